@@ -1,0 +1,30 @@
+"""The protocol every feed adapter implements, and the one error it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from surge.errors import FetchFailed
+from surge.samples import Sample
+
+__all__ = ["Feed", "FetchFailed", "RawSample"]
+
+RawSample = Sample | Mapping[str, Any]
+
+
+@runtime_checkable
+class Feed(Protocol):
+    """A source of samples for one function, polled every ``interval`` seconds.
+
+    ``fetch`` returns the samples with ``since < ts <= now`` (``since`` is the newest sample
+    time already delivered, or None on the first poll). It may return raw mappings with
+    keys metric, scope, ts, value: the poller checks them. It raises ``FetchFailed`` when
+    the source cannot be read; the poller records that and tries again next interval.
+    """
+
+    name: str
+    function: str
+    interval: float
+
+    def fetch(self, since: float | None, now: float) -> Iterable[RawSample]: ...

@@ -1,0 +1,125 @@
+"""Server-side scripts for the store: the write path and range reads of a day chunk.
+
+Kept apart from store.py so the Lua can be read on its own. Records are 12 bytes: a
+little-endian uint32 (ms since the chunk's UTC midnight) then a float64 value.
+"""
+
+# KEYS[1] = latest hash; KEYS[2..] = one chunk key per group.
+# ARGV per group: series field, day start ms, expire-at ms, packed records (strictly
+# increasing time), index of the group's first sample in the caller's batch.
+# Returns {accepted, duplicates, {indexes of late samples}}.
+WRITE = r"""
+local function ms_at(s, o)
+  local b1, b2, b3, b4 = string.byte(s, o, o + 3)
+  return b1 + b2 * 256 + b3 * 65536 + b4 * 16777216
+end
+
+local function stored(key, rec, ms)
+  local lo, hi = 0, math.floor(redis.call('STRLEN', key) / 12) - 1
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    local r = redis.call('GETRANGE', key, mid * 12, mid * 12 + 11)
+    local t = ms_at(r, 1)
+    if t == ms then return r == rec end
+    if t < ms then lo = mid + 1 else hi = mid - 1 end
+  end
+  return false
+end
+
+local latest = {}
+local changed = {}
+local accepted, duplicates, late = 0, 0, {}
+local a = 1
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  local field, daybase, expire_at, blob, first = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  a = a + 5
+  local cur = latest[field]
+  if cur == nil then
+    local v = redis.call('HGET', KEYS[1], field)
+    if v then
+      local sep = string.find(v, '|', 1, true)
+      cur = {tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)}
+    else
+      cur = {-1, ''}
+    end
+  end
+  local n = #blob / 12
+  local parts = {}
+  if daybase + ms_at(blob, 1) > cur[1] then
+    parts[1] = blob
+    local last = (n - 1) * 12 + 1
+    cur = {daybase + ms_at(blob, last), string.sub(blob, last + 4, last + 11)}
+    accepted = accepted + n
+  else
+    for j = 0, n - 1 do
+      local o = j * 12 + 1
+      local ms = ms_at(blob, o)
+      local rec = string.sub(blob, o, o + 11)
+      if daybase + ms > cur[1] then
+        parts[#parts + 1] = rec
+        cur = {daybase + ms, string.sub(rec, 5)}
+        accepted = accepted + 1
+      elseif stored(key, rec, ms) then
+        duplicates = duplicates + 1
+      else
+        late[#late + 1] = first + j
+      end
+    end
+  end
+  if #parts > 0 then
+    redis.call('APPEND', key, table.concat(parts))
+    redis.call('PEXPIREAT', key, expire_at)
+    latest[field] = cur
+    changed[#changed + 1] = field
+  elseif latest[field] == nil then
+    latest[field] = cur
+  end
+end
+if #changed > 0 then
+  local args = {}
+  for _, field in ipairs(changed) do
+    args[#args + 1] = field
+    args[#args + 1] = string.format('%d', latest[field][1]) .. '|' .. latest[field][2]
+  end
+  redis.call('HSET', KEYS[1], unpack(args))
+end
+return {accepted, duplicates, late}
+"""
+
+# KEYS = chunk keys; ARGV = pairs of (from ms, to ms) within each chunk's day, inclusive.
+# Returns the records of each chunk in that span (binary search, so cost is log n + span).
+RANGE = r"""
+local function ms_at(s, o)
+  local b1, b2, b3, b4 = string.byte(s, o, o + 3)
+  return b1 + b2 * 256 + b3 * 65536 + b4 * 16777216
+end
+
+local function first_at_or_after(key, n, ms)
+  local lo, hi = 0, n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if ms_at(redis.call('GETRANGE', key, mid * 12, mid * 12 + 3), 1) < ms then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
+end
+
+local out = {}
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local n = math.floor(redis.call('STRLEN', key) / 12)
+  local from_ms, to_ms = tonumber(ARGV[2 * k - 1]), tonumber(ARGV[2 * k])
+  local lo = first_at_or_after(key, n, from_ms)
+  local hi = first_at_or_after(key, n, to_ms + 1)
+  if hi > lo then
+    out[k] = redis.call('GETRANGE', key, lo * 12, hi * 12 - 1)
+  else
+    out[k] = ''
+  end
+end
+return out
+"""

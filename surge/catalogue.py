@@ -1,0 +1,273 @@
+"""The domain model: levels, functions, sites and the metric catalogue, read from surge_rules.yaml.
+
+Config is parsed once into frozen objects; raw YAML stops here. Every problem in the file is
+reported together as ``FILE:LINE:COL: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from surge.configfile import Node, Reader, did_you_mean, load_yaml
+
+__all__ = [
+    "SITE_KINDS",
+    "TRUST",
+    "Catalogue",
+    "Function",
+    "Level",
+    "Metric",
+    "Site",
+    "load_catalogue",
+]
+
+TRUST = "trust"
+SITE_KINDS = ("hospital", "eoc", "pts_zone")
+TOP_LEVEL_KEYS = ("version", "timezone", "levels", "functions", "sites", "metrics",
+                  "protocols", "overall")
+
+_METRIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_SITE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Level:
+    """A surge level: always shown as number, name and colour together."""
+
+    number: int
+    name: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class Function:
+    """One of the service's functions (call handling, clinical triage, A&E, PTS)."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place that reports data: a hospital, an emergency operations centre or a PTS zone."""
+
+    code: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured quantity, with what counts as plausible and how fast it goes stale."""
+
+    id: str
+    function: str
+    label: str
+    unit: str
+    worse: Literal["higher", "lower"]
+    low: float
+    high: float
+    stale_after: int  # seconds
+    scopes: tuple[str, ...]  # "trust" and/or site kinds
+    key: bool = False
+
+    def reported_at(self, site: Site | None) -> bool:
+        """Whether this metric is reported at a site (None meaning the trust as a whole)."""
+        return (TRUST if site is None else site.kind) in self.scopes
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the store, feeds and pages need to know about what is measured where."""
+
+    source: str
+    digest: str  # sha256 of the file, the rules version recorded with events
+    timezone: ZoneInfo
+    levels: tuple[Level, ...]
+    functions: tuple[Function, ...]
+    sites: dict[str, Site]
+    metrics: dict[str, Metric]
+
+    @property
+    def version(self) -> str:
+        return self.digest[:12]
+
+    def metrics_of(self, function: str) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics.values() if m.function == function)
+
+    def sites_of(self, kind: str) -> tuple[Site, ...]:
+        return tuple(s for s in self.sites.values() if s.kind == kind)
+
+    def scopes_of(self, metric: Metric) -> tuple[str, ...]:
+        """Every scope a metric may be reported for: 'trust' and matching site codes."""
+        scopes = [TRUST] if TRUST in metric.scopes else []
+        scopes += [s.code for s in self.sites.values() if s.kind in metric.scopes]
+        return tuple(scopes)
+
+    def level(self, number: int) -> Level:
+        for level in self.levels:
+            if level.number == number:
+                return level
+        raise KeyError(number)
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    """Parse the catalogue parts of a rules file; ConfigError listing every problem."""
+    root = load_yaml(path)
+    reader = Reader(path)
+    top = reader.mapping(root, required=("version", "levels", "functions", "sites", "metrics"),
+                         optional=TOP_LEVEL_KEYS)
+    reader.raise_if_any()
+    assert top is not None
+    if top["version"].value != 1:
+        reader.error(top["version"], f"expected version: 1, got {top['version'].value!r}")
+    timezone = _timezone(reader, top.get("timezone"))
+    levels = _levels(reader, top["levels"])
+    functions = _functions(reader, top["functions"])
+    sites = _sites(reader, top["sites"])
+    metrics = _metrics(reader, top["metrics"], {f.id for f in functions})
+    reader.raise_if_any()
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Catalogue(str(path), digest, timezone, levels, functions, sites, metrics)
+
+
+def _timezone(reader: Reader, node: Node | None) -> ZoneInfo:
+    if node is None:
+        return ZoneInfo("Europe/London")
+    name = reader.string(node, "a time zone name such as Europe/London")
+    try:
+        return ZoneInfo(name or "Europe/London")
+    except (ZoneInfoNotFoundError, ValueError):
+        reader.error(node, f"unknown time zone {name!r} (expected a name such as Europe/London)")
+        return ZoneInfo("Europe/London")
+
+
+def _levels(reader: Reader, node: Node) -> tuple[Level, ...]:
+    levels: list[Level] = []
+    for key, child in reader.items(node, "a mapping of level number to {name, colour}"):
+        if isinstance(key, bool) or not isinstance(key, int) or key < 0:
+            reader.error(node, f"level {key!r} must be a whole number such as 1", at_key=key)
+            continue
+        fields = reader.mapping(child, required=("name", "colour"))
+        if fields is None:
+            continue
+        name = reader.string(fields["name"], "a level name") if "name" in fields else None
+        colour = fields.get("colour")
+        if colour is not None and not (isinstance(colour.value, str)
+                                       and _COLOUR.match(colour.value)):
+            reader.error(colour, f"expected a colour such as \"#c0182a\", got {colour.value!r}")
+            colour = None
+        if name and colour is not None:
+            levels.append(Level(key, name, colour.value))
+    numbers = [lv.number for lv in levels]
+    if numbers != sorted(numbers):
+        reader.error(node, "levels must be listed lowest first")
+    if not levels and not reader.problems:
+        reader.error(node, "at least one level is needed")
+    return tuple(sorted(levels, key=lambda lv: lv.number))
+
+
+def _functions(reader: Reader, node: Node) -> tuple[Function, ...]:
+    functions = []
+    for key, child in reader.items(node, "a mapping of function id to {label}"):
+        fields = reader.mapping(child, required=("label",))
+        if fields and "label" in fields:
+            label = reader.string(fields["label"], "a label")
+            if label:
+                functions.append(Function(str(key), label))
+    return tuple(functions)
+
+
+def _sites(reader: Reader, node: Node) -> dict[str, Site]:
+    sites: dict[str, Site] = {}
+    for key, child in reader.items(node, "a mapping of site code to {name, kind}"):
+        code = str(key)
+        if not _SITE_CODE.match(code) or code == TRUST:
+            reader.error(node, f"site code {code!r} must be letters, digits, - or _ "
+                               f"(up to 32), and not 'trust'", at_key=key)
+            continue
+        fields = reader.mapping(child, required=("name", "kind"))
+        if fields is None or "name" not in fields or "kind" not in fields:
+            continue
+        name = reader.string(fields["name"], "a site name")
+        kind = reader.choice(fields["kind"], SITE_KINDS)
+        if name and kind:
+            sites[code] = Site(code, name, kind)
+    return sites
+
+
+def _metrics(reader: Reader, node: Node, function_ids: set[str]) -> dict[str, Metric]:
+    metrics: dict[str, Metric] = {}
+    required = ("function", "label", "unit", "worse", "range", "stale_after")
+    for key, child in reader.items(node, "a mapping of metric id to its definition"):
+        metric_id = str(key)
+        if not _METRIC_ID.match(metric_id):
+            reader.error(node, f"metric id {metric_id!r} must be lower-case words joined by "
+                               f"dots, such as calls.waiting", at_key=key)
+            continue
+        f = reader.mapping(child, required=required, optional=("scopes", "key"))
+        if f is None or any(k not in f for k in required):
+            continue
+        function = f["function"].value
+        if function not in function_ids:
+            hint = did_you_mean(function, sorted(function_ids))
+            reader.error(f["function"], f"unknown function {function!r}{hint}")
+        label = reader.string(f["label"], "a label")
+        unit = f["unit"].value if isinstance(f["unit"].value, str) else None
+        if unit is None:
+            reader.error(f["unit"], f"expected a unit such as calls, min or \"%\", "
+                                    f"got {f['unit'].value!r}")
+        worse = reader.choice(f["worse"], ("higher", "lower"))
+        low_high = _range(reader, f["range"])
+        stale_after = reader.duration(f["stale_after"])
+        if stale_after == 0:
+            reader.error(f["stale_after"], "stale_after must be longer than 0s")
+        scopes = _scopes(reader, f.get("scopes"))
+        key_metric = reader.boolean(f["key"]) if "key" in f else False
+        if None in (label, unit, worse, low_high, stale_after, scopes, key_metric) or not stale_after:
+            continue
+        assert low_high is not None and scopes is not None
+        metrics[metric_id] = Metric(metric_id, function, label, unit, worse,  # type: ignore[arg-type]
+                                    low_high[0], low_high[1], stale_after, scopes,
+                                    bool(key_metric))
+    return metrics
+
+
+def _range(reader: Reader, node: Node) -> tuple[float, float] | None:
+    items = reader.sequence(node, "a range [min, max]")
+    if items is None:
+        return None
+    if len(items) != 2:
+        reader.error(node, f"expected a range [min, max] with two numbers, got {len(items)}")
+        return None
+    low, high = reader.number(items[0]), reader.number(items[1])
+    if low is None or high is None:
+        return None
+    if low >= high:
+        reader.error(node, f"range minimum {low:g} must be below its maximum {high:g}")
+        return None
+    return low, high
+
+
+def _scopes(reader: Reader, node: Node | None) -> tuple[str, ...] | None:
+    if node is None:
+        return (TRUST,)
+    items = reader.sequence(node, "a list such as [trust, hospital]")
+    if items is None:
+        return None
+    scopes = []
+    for item in items:
+        scope = reader.choice(item, (TRUST, *SITE_KINDS))
+        if scope is None:
+            return None
+        scopes.append(scope)
+    if not scopes:
+        reader.error(node, "a metric must be reported somewhere: add trust or a site kind")
+        return None
+    return tuple(scopes)

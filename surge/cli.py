@@ -1,0 +1,337 @@
+"""The ``surge`` command: run everything, or the worker, the web server or a status check.
+
+Errors a user can cause are printed as one clear message per problem with a non-zero exit;
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from surge.catalogue import Catalogue, load_catalogue
+from surge.errors import StoreUnavailable, SurgeError
+from surge.settings import Settings
+from surge.store import Store, redact_url, utc_iso
+
+__all__ = ["main"]
+
+log = logging.getLogger("surge")
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a SurgeError into its message on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SurgeError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"error: {line}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--rules", type=click.Path(dir_okay=False),
+                      help="Rules file [SURGE_RULES; default surge_rules.yaml].")(fn)
+    fn = click.option("--data-dir", type=click.Path(file_okay=False),
+                      help="Embedded store and local state [SURGE_DATA_DIR; default ./var].")(fn)
+    fn = click.option("--redis-url", help="Store URL, e.g. redis://host:6379/0 "
+                                          "[SURGE_REDIS_URL; default: embedded store].")(fn)
+    return fn
+
+
+def feed_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--seed", type=int, help="Simulator seed [SURGE_SEED; default 1].")(fn)
+    fn = click.option("--speed", type=click.FloatRange(min=0, min_open=True, max=10_000),
+                      help="Simulated time runs N times faster [SURGE_SPEED; default 1].")(fn)
+    fn = click.option("--scenario", help="Simulator scenario name or file [SURGE_SCENARIO].")(fn)
+    return fn
+
+
+def web_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--port", type=click.IntRange(1, 65535),
+                      help="Web port [SURGE_PORT; default 8050].")(fn)
+    fn = click.option("--host", help="Web address [SURGE_HOST; default 127.0.0.1].")(fn)
+    return fn
+
+
+def _settings(**options: Any) -> Settings:
+    from pathlib import Path
+
+    for name in ("rules", "data_dir"):
+        if options.get(name) is not None:
+            options[name] = Path(options[name])
+    return Settings.from_env(**options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+def main(verbose: bool) -> None:
+    """Surge: real-time surge monitoring for an ambulance service."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("apscheduler", "werkzeug"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+@store_options
+@web_options
+@feed_options
+@friendly_errors
+def run(**options: Any) -> None:
+    """Store, worker and web in one process; Ctrl-C stops all three."""
+    from surge.embedded import EmbeddedStore
+
+    settings = _settings(**options)
+    catalogue = load_catalogue(settings.rules)
+    web = _bind_web(settings)  # before anything starts: a busy port stops us cleanly
+    embedded = EmbeddedStore(settings.data_dir) if settings.embedded else None
+    try:
+        url = embedded.start() if embedded else settings.redis_url
+        assert url is not None
+        from dataclasses import replace
+
+        settings = replace(settings, redis_url=url)
+        store = _open_checked(settings)
+        worker = _start_worker(settings, store, catalogue)
+        try:
+            web.attach(settings, store)
+            web.start()
+            where = "embedded store in " + str(settings.data_dir) if embedded else redact_url(url)
+            click.echo(f"Surge is running on http://{_display_host(settings.host)}:"
+                       f"{settings.port}/  (store: {where}; Ctrl-C to stop)")
+            _wait_for_signal()
+            click.echo("stopping...")
+        finally:
+            web.stop()
+            worker.stop()
+            store.close()
+    finally:
+        web.close()
+        if embedded:
+            embedded.stop()
+    click.echo("stopped")
+
+
+@main.command()
+@store_options
+@feed_options
+@friendly_errors
+def worker(**options: Any) -> None:
+    """Poll the feeds into the store until stopped."""
+    settings = _settings(**options)
+    catalogue = load_catalogue(settings.rules)
+    store = _open_checked(settings)
+    running = _start_worker(settings, store, catalogue)
+    click.echo(f"worker running against {store.where} (Ctrl-C to stop)")
+    try:
+        _wait_for_signal()
+    finally:
+        running.stop()
+        store.close()
+
+
+@main.command()
+@store_options
+@web_options
+@friendly_errors
+def web(**options: Any) -> None:
+    """Serve the dashboard (for production use gunicorn, see the Procfile)."""
+    settings = _settings(**options)
+    load_catalogue(settings.rules)
+    server = _bind_web(settings)
+    from surge.context import open_store
+
+    store = open_store(settings)
+    server.attach(settings, store)
+    server.start()
+    click.echo(f"Surge web on http://{_display_host(settings.host)}:{settings.port}/ "
+               f"(Ctrl-C to stop)")
+    try:
+        _wait_for_signal()
+    finally:
+        server.stop()
+        server.close()
+        store.close()
+
+
+@main.command()
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@friendly_errors
+def status(as_json: bool, **options: Any) -> None:
+    """Is the store reachable, and is every feed healthy? Exit 0 when the store is reachable."""
+    from surge.context import open_store
+
+    settings = _settings(**options)
+    report: dict[str, Any] = {"store": {"reachable": False}, "feeds": [], "worker": None}
+    try:
+        store = open_store(settings)
+        store.ping()
+    except StoreUnavailable as exc:
+        report["store"]["error"] = str(exc)
+    else:
+        now = time.time()
+        report["store"] = {"reachable": True, "url": store.where, **store.server_info()}
+        warning = store.eviction_warning()
+        if warning:
+            report["store"]["warning"] = warning
+        report["worker"] = _worker_report(store.worker(), now)
+        report["feeds"] = [_feed_report(s, now) for s in store.feed_status()]
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_status(report)
+    sys.exit(0 if report["store"]["reachable"] else 1)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _open_checked(settings: Settings) -> Store:
+    from surge.context import open_store
+
+    store = open_store(settings)
+    store.ping()
+    warning = store.eviction_warning()
+    if warning:
+        click.secho(f"WARNING: {warning}", fg="red", bold=True, err=True)
+    return store
+
+
+def _start_worker(settings: Settings, store: Store, catalogue: Catalogue) -> Any:
+    from feeds.registry import build_feeds
+    from surge.worker import Worker
+
+    feeds = build_feeds(settings, catalogue, anchor=time.time())
+    running = Worker(store, catalogue, feeds)
+    running.start()
+    return running
+
+
+class _WebServer:
+    """The dashboard on a werkzeug server in a thread, bound before anything else starts."""
+
+    def __init__(self, settings: Settings) -> None:
+        from werkzeug.serving import make_server
+
+        from dashboard.app import create_app
+
+        self._create_app = create_app
+        self._dispatch: Any = None
+        try:
+            self.server = make_server(settings.host, settings.port, self._wsgi, threaded=True)
+        except OSError as exc:
+            if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+                raise SurgeError(f"port {settings.port} on {settings.host} is already in use "
+                                 f"(is Surge already running?); choose another with --port "
+                                 f"or SURGE_PORT") from None
+            raise SurgeError(f"cannot listen on {settings.host}:{settings.port}: "
+                             f"{exc.strerror or exc}") from None
+        self.thread: threading.Thread | None = None
+
+    def _wsgi(self, environ: Any, start_response: Any) -> Any:
+        return self._dispatch(environ, start_response)
+
+    def attach(self, settings: Settings, store: Store) -> None:
+        self._dispatch = self._create_app(settings, store=store).server.wsgi_app
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.server.serve_forever, name="web", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+            self.thread = None
+
+    def close(self) -> None:
+        self.server.server_close()
+
+
+def _bind_web(settings: Settings) -> _WebServer:
+    return _WebServer(settings)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _worker_report(raw: dict[str, str] | None, now: float) -> dict[str, Any] | None:
+    if raw is None:
+        return {"running": False}
+    at = float(raw.get("at", 0))
+    return {"running": True, "pid": raw.get("pid"), "last_heartbeat": utc_iso(at),
+            "age_seconds": round(now - at, 1)}
+
+
+def _feed_report(s: Any, now: float) -> dict[str, Any]:
+    return {
+        "feed": s.name,
+        "function": s.function,
+        "healthy": s.healthy(now),
+        "last_sample": utc_iso(s.last_sample) if s.last_sample else None,
+        "age_seconds": round(now - s.last_sample, 1) if s.last_sample else None,
+        "last_success": utc_iso(s.last_success) if s.last_success else None,
+        "samples_accepted": s.accepted,
+        "samples_rejected": s.rejected,
+        "samples_late": s.late,
+        "duplicates": s.duplicates,
+        "last_error": s.last_error if s.down_since else None,
+        "down_since": utc_iso(s.down_since) if s.down_since else None,
+    }
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    store = report["store"]
+    if not store["reachable"]:
+        click.secho(f"store: NOT REACHABLE - {store.get('error', '')}", fg="red", bold=True)
+        return
+    version = store.get("valkey_version") or store.get("redis_version") or "?"
+    click.echo(f"store: reachable ({store['url']}, {store.get('server_name', 'redis')} {version})")
+    if "warning" in store:
+        click.secho(f"WARNING: {store['warning']}", fg="red", bold=True)
+    worker = report["worker"]
+    if worker and worker["running"]:
+        click.echo(f"worker: running (pid {worker['pid']}, heartbeat {worker['age_seconds']} s ago)")
+    else:
+        click.secho("worker: NOT RUNNING (no heartbeat in the last 60 s)", fg="red", bold=True)
+    if not report["feeds"]:
+        click.echo("feeds: none has been polled yet")
+        return
+    header = f"{'feed':<22} {'function':<16} {'last sample (UTC)':<21} {'age s':>7} " \
+             f"{'accepted':>9} {'rejected':>9}  healthy"
+    click.echo(header)
+    for f in report["feeds"]:
+        age = "-" if f["age_seconds"] is None else f"{f['age_seconds']:.0f}"
+        healthy = "yes" if f["healthy"] else "NO"
+        line = (f"{f['feed']:<22} {f['function']:<16} {f['last_sample'] or '-':<21} {age:>7} "
+                f"{f['samples_accepted']:>9} {f['samples_rejected']:>9}  {healthy}")
+        click.secho(line, fg=None if f["healthy"] else "red")
+        if f["last_error"]:
+            click.secho(f"    down since {f['down_since']}: {f['last_error']}", fg="red")

@@ -1,0 +1,58 @@
+"""Every Redis key Surge uses: the only module that knows key names.
+
+| key                                 | type   | owner        | retention                          |
+|-------------------------------------|--------|--------------|------------------------------------|
+| surge:ts:{metric}:{scope}:{day}     | string | store.write  | expires retention after its day    |
+|   fixed 12-byte records, sorted by time: uint32 ms since the day's UTC midnight, float64 value |
+| surge:latest                        | hash   | store.write  | one field per series, kept         |
+|   field "{metric}|{scope}", value "{ts_ms}|" + 8-byte float64                                  |
+| surge:events                        | stream | store.append_event | kept (the timeline of record) |
+| surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
+| surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
+| surge:feeds                         | set    | store.record_poll  | names of feeds seen           |
+| surge:worker                        | hash   | worker heartbeat   | expires 60 s after last beat  |
+| surge:meta                          | hash   | store              | schema version                |
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DAY_MS",
+    "EVENTS",
+    "FEEDS",
+    "LATEST",
+    "META",
+    "QUARANTINE",
+    "WORKER",
+    "chunk",
+    "feed",
+    "series_field",
+    "split_series_field",
+]
+
+PREFIX = "surge:"
+LATEST = PREFIX + "latest"
+EVENTS = PREFIX + "events"
+QUARANTINE = PREFIX + "quarantine"
+FEEDS = PREFIX + "feeds"
+WORKER = PREFIX + "worker"
+META = PREFIX + "meta"
+DAY_MS = 86_400_000
+
+
+def chunk(metric: str, scope: str, day: int) -> str:
+    """The key holding one series' samples for one UTC day (days since 1970-01-01)."""
+    return f"{PREFIX}ts:{metric}:{scope}:{day}"
+
+
+def series_field(metric: str, scope: str) -> str:
+    return f"{metric}|{scope}"
+
+
+def split_series_field(field: str) -> tuple[str, str]:
+    metric, _, scope = field.partition("|")
+    return metric, scope
+
+
+def feed(name: str) -> str:
+    return f"{PREFIX}feed:{name}"

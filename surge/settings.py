@@ -1,0 +1,124 @@
+"""Settings from the environment (and CLI options), parsed once into a frozen object.
+
+| variable            | default            | meaning                                             |
+|---------------------|--------------------|-----------------------------------------------------|
+| SURGE_REDIS_URL     | (embedded store)   | redis://, rediss:// or unix:// URL of the store     |
+| SURGE_DATA_DIR      | ./var              | embedded store data, secrets, local state           |
+| SURGE_RULES         | ./surge_rules.yaml | the rules file (metric catalogue, sites, levels)    |
+| SURGE_HOST          | 127.0.0.1          | address the web server listens on                   |
+| SURGE_PORT          | 8050               | port the web server listens on                      |
+| SURGE_RETENTION     | 35d                | how long samples are kept                           |
+| SURGE_FEEDS         | simulator          | which feeds the worker polls                        |
+| SURGE_SCENARIO      | (none)             | simulator scenario name or file                     |
+| SURGE_SPEED         | 1                  | simulated time runs this many times faster          |
+| SURGE_SEED          | 1                  | simulator seed                                      |
+| SURGE_REFRESH       | 5s                 | how often pages refresh                             |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from surge.durations import parse_duration
+from surge.errors import ConfigError, Problem
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    rules: Path = Path("surge_rules.yaml")
+    host: str = "127.0.0.1"
+    port: int = 8050
+    retention: int = 35 * 86400
+    feeds: tuple[str, ...] = ("simulator",)
+    scenario: str | None = None
+    speed: float = 1.0
+    seed: int = 1
+    refresh: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from SURGE_* variables, then non-None overrides (CLI options)."""
+        env = os.environ if env is None else env
+        problems: list[Problem] = []
+        values: dict[str, Any] = {}
+
+        def take(var: str, name: str, parse: Any) -> None:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                return
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                problems.append(Problem(var, f"{exc} (got {raw!r})"))
+
+        take("SURGE_REDIS_URL", "redis_url", _url)
+        take("SURGE_DATA_DIR", "data_dir", Path)
+        take("SURGE_RULES", "rules", Path)
+        take("SURGE_HOST", "host", str)
+        take("SURGE_PORT", "port", _port)
+        take("SURGE_RETENTION", "retention", _positive_duration)
+        take("SURGE_FEEDS", "feeds", _names)
+        take("SURGE_SCENARIO", "scenario", str)
+        take("SURGE_SPEED", "speed", _speed)
+        take("SURGE_SEED", "seed", _int)
+        take("SURGE_REFRESH", "refresh", _positive_duration)
+        if problems:
+            raise ConfigError(problems)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://", "valkey://", "valkeys://")):
+        raise ValueError("expected a URL starting redis://, rediss:// or unix://")
+    return raw
+
+
+def _port(raw: str) -> int:
+    port = _int(raw)
+    if not 1 <= port <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return port
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _speed(raw: str) -> float:
+    try:
+        speed = float(raw)
+    except ValueError:
+        raise ValueError("expected a number such as 1 or 60") from None
+    if not 0 < speed <= 10_000:
+        raise ValueError("expected a speed above 0 and at most 10000")
+    return speed
+
+
+def _positive_duration(raw: str) -> int:
+    seconds = parse_duration(raw)
+    if seconds <= 0:
+        raise ValueError("expected a duration longer than 0s")
+    return seconds
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    if not names:
+        raise ValueError("expected a comma-separated list of feed names")
+    return names

