@@ -21,6 +21,8 @@ def parse_duration(text: object) -> int:
     s = str(text).strip()
     if s == "0":
         return 0
+    if s.isdigit():
+        raise ValueError(f"a duration needs a unit: {s}s, {s}m or {s}h? (e.g. 1h30m)")
     pos, total, last = 0, 0, -1
     for match in _PART.finditer(s):
         if match.start() != pos:
