@@ -65,7 +65,7 @@ def baseline(client: redis.Redis, samples: list[Sample], batch: int) -> float:
     for i in range(0, len(samples), batch):
         pipe = client.pipeline(transaction=False)
         for metric, scope, ts, value in samples[i:i + batch]:
-            ms = int(round(ts * 1000))
+            ms = round(ts * 1000)
             day = ms // keys.DAY_MS
             pipe.append(keys.chunk(metric, scope, day), record.pack(ms - day * keys.DAY_MS, value))
         pipe.execute()

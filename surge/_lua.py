@@ -32,7 +32,8 @@ local accepted, duplicates, late = 0, 0, {}
 local a = 1
 for k = 2, #KEYS do
   local key = KEYS[k]
-  local field, daybase, expire_at, blob, first = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  local field, daybase, expire_at = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local blob, first = ARGV[a + 3], tonumber(ARGV[a + 4])
   a = a + 5
   local cur = latest[field]
   if cur == nil then

@@ -6,10 +6,12 @@ never a traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -235,15 +237,11 @@ class _WebServer:
 
         self._create_app = create_app
         self._dispatch: Any = None
+        _check_port_free(settings.host, settings.port)
         try:
             self.server = make_server(settings.host, settings.port, self._wsgi, threaded=True)
-        except OSError as exc:
-            if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
-                raise SurgeError(f"port {settings.port} on {settings.host} is already in use "
-                                 f"(is Surge already running?); choose another with --port "
-                                 f"or SURGE_PORT") from None
-            raise SurgeError(f"cannot listen on {settings.host}:{settings.port}: "
-                             f"{exc.strerror or exc}") from None
+        except (OSError, SystemExit):  # werkzeug exits on a bind failure; say why ourselves
+            raise SurgeError(f"cannot listen on {settings.host}:{settings.port}") from None
         self.thread: threading.Thread | None = None
 
     def _wsgi(self, environ: Any, start_response: Any) -> Any:
@@ -264,6 +262,20 @@ class _WebServer:
 
     def close(self) -> None:
         self.server.server_close()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """SurgeError saying clearly why the web server could not listen on host:port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SurgeError(f"port {port} on {host} is already in use (is Surge already "
+                                 f"running?); choose another with --port or SURGE_PORT") from None
+            raise SurgeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _bind_web(settings: Settings) -> _WebServer:

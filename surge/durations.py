@@ -40,7 +40,7 @@ def parse_duration(text: object) -> int:
 
 def format_duration(seconds: float) -> str:
     """The shortest exact form of a whole number of seconds: 90 -> 1m30s, 0 -> 0s."""
-    remaining = int(round(seconds))
+    remaining = round(seconds)
     if remaining == 0:
         return "0s"
     sign = "-" if remaining < 0 else ""

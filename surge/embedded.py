@@ -7,6 +7,7 @@ history survives a restart. Its address is written to ``<data dir>/store.json`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -79,15 +80,11 @@ class EmbeddedStore:
     def stop(self) -> None:
         if self._server is None:
             return
-        try:
-            # SHUTDOWN rewrites nothing but makes sure the append-only file is flushed
+        with contextlib.suppress(redis.RedisError):
+            # SHUTDOWN makes sure the append-only file is flushed before the process exits
             redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=False)
-        except redis.RedisError:
-            pass
-        try:
+        with contextlib.suppress(Exception):  # already gone after SHUTDOWN: nothing to stop
             self._server.stop(timeout=10)
-        except Exception:  # already gone after SHUTDOWN: nothing left to stop
-            pass
         self._server = None
         _address_file(self.data_dir).unlink(missing_ok=True)
 

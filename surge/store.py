@@ -176,7 +176,7 @@ class Store:
     def _write_part(self, samples: Sequence[Sample]) -> tuple[int, int, list[Sample]]:
         groups: dict[tuple[str, str, int], list[tuple[int, float, int]]] = defaultdict(list)
         for i, (metric, scope, ts, value) in enumerate(samples):
-            ms = int(round(ts * 1000))
+            ms = round(ts * 1000)
             groups[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
         script_keys = [keys.LATEST]
         args: list[Any] = []
@@ -224,7 +224,7 @@ class Store:
     def series(self, wanted: Iterable[SeriesKey], start: float, end: float) -> dict[SeriesKey, Series]:
         """Samples with start <= ts <= end for each wanted series, in one round trip."""
         wanted = list(dict.fromkeys(wanted))
-        start_ms, end_ms = int(math.floor(start * 1000)), int(math.floor(end * 1000))
+        start_ms, end_ms = math.floor(start * 1000), math.floor(end * 1000)
         if end_ms < start_ms:
             return {k: _empty() for k in wanted}
         chunk_keys: list[str] = []

@@ -7,10 +7,12 @@ polled together do not all hit their sources in the same second).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -67,13 +69,9 @@ class Worker:
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
-        try:
+        with contextlib.suppress(StoreUnavailable):
             self.store.append_event("worker_stopped", {"pid": os.getpid()})
-        except StoreUnavailable:
-            pass
 
 
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _now() -> datetime:
     return datetime.now(UTC)

@@ -69,7 +69,7 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_history(tmp_path) -> No
         for field in list(before)[:5]:
             metric, scope = field.decode().split("|")
             assert any(client.strlen(k) > 0 for k in client.keys(f"surge:ts:{metric}:{scope}:*"))
-        code, report = second.status()
+        code, _ = second.status()
         assert code == 0
     finally:
         assert second.stop() == 0

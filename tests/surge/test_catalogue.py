@@ -114,7 +114,7 @@ def test_bad_files_name_file_line_and_what_was_expected(tmp_path, text, expected
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
         load_catalogue(tmp_path / "nope.yaml")
 
 
