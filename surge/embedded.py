@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 from pathlib import Path
 
 import redis
@@ -20,7 +21,7 @@ from surge.errors import StoreUnavailable, SurgeError
 __all__ = ["EmbeddedStore", "discover_url"]
 
 log = logging.getLogger(__name__)
-DEFAULT_PORT = 6390
+DEFAULT_PORT = 6390  # preferred, so redis-cli -p 6390 finds it; any free port otherwise
 SERVER_CONFIG = {
     "appendonly": "yes",
     "appendfsync": "everysec",
@@ -64,7 +65,8 @@ class EmbeddedStore:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_over_stale()
-        server = ValkeyServer(port=self.port, host="127.0.0.1", data_dir=self.data_dir / "valkey",
+        port = self.port if _port_free(self.port) else None  # None: any free port
+        server = ValkeyServer(port=port, host="127.0.0.1", data_dir=self.data_dir / "valkey",
                               persist=True, config=dict(SERVER_CONFIG))
         try:
             server.start(timeout=30)
@@ -105,6 +107,15 @@ class EmbeddedStore:
         except (redis.RedisError, KeyError):
             pass
         path.unlink(missing_ok=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _alive(pid: int) -> bool:

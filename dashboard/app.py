@@ -1,0 +1,57 @@
+"""The Dash app factory, and ``server`` for gunicorn (``gunicorn dashboard.app:server``).
+
+Pages live one per module in ``dashboard/pages/``; each registers itself with
+``dash.register_page`` and may define ``register_callbacks(app, context)``, which the
+factory calls, so that callbacks belong to this app and not to a process-wide registry.
+Run-time state (settings, clock, catalogue, store) lives in a DashboardContext on the
+Flask server, never in module globals: each gunicorn worker has its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dash
+from dash import Dash
+
+from dashboard.components import watchdog
+from dashboard.context import EXTENSION, DashboardContext
+from surge.settings import Settings
+from surge.store import Store
+
+__all__ = ["create_app", "server"]
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "pages"
+ASSETS = HERE.parent / "assets"
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None,
+               clock: Callable[[], float] = time.time) -> Dash:
+    """A dashboard app; nothing contacts the store until a page refreshes."""
+    if settings is None:
+        context = DashboardContext.from_env(store, clock)
+    else:
+        context = DashboardContext(settings, store, clock)
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PAGES),
+        assets_folder=str(ASSETS),
+        title="Surge",
+        update_title=None,  # type: ignore[arg-type]  # documented; no "Updating..." flicker
+    )
+    app.server.extensions[EXTENSION] = context
+    watchdog.register(app)
+    for page in dash.page_registry.values():
+        module = sys.modules.get(page["module"])
+        register = getattr(module, "register_callbacks", None)
+        if register is not None:
+            register(app, context)
+    return app
+
+
+server = create_app().server

@@ -1,0 +1,80 @@
+"""The status bar at the top of a wall screen: the time, and every failure, loudly."""
+
+from __future__ import annotations
+
+from dash import html
+
+from dashboard.data import StatusView
+
+__all__ = ["config_error_banner", "loading_status", "status_bar"]
+
+STORE_BANNER = "DATA STORE UNREACHABLE — figures below are not live"
+WORKER_BANNER = "WORKER STOPPED — no new data is being collected"
+
+
+def _chip(text: str, ok: bool) -> html.Span:
+    # The text says the state; the colour only repeats it (never colour alone).
+    return html.Span(text, className="chip " + ("chip-ok" if ok else "chip-bad"))
+
+
+def _banner(text: str, detail: str | None = None, *, kind: str = "critical",
+            banner_id: str | None = None) -> html.Div:
+    children: list = [html.Strong("⚠ " + text)]
+    if detail:
+        children.append(html.Span(detail, className="banner-detail"))
+    props = {"id": banner_id} if banner_id else {}
+    return html.Div(children, className=f"banner banner-{kind}", role="alert", **props)
+
+
+def _line(title: str, updated: str, date: str, chips: list) -> html.Div:
+    return html.Div(className="status-line", children=[
+        html.Div(className="status-title", children=[
+            html.Span("SURGE", className="brand"), html.Span(title, className="page-name")]),
+        html.Div(className="status-time", children=[
+            html.Span(updated, className="status-updated"),
+            html.Span(date, className="status-date")]),
+        html.Div(chips, className="status-chips"),
+    ])
+
+
+def status_bar(status: StatusView, title: str = "Overview",
+               last_live: str | None = None) -> list:
+    """The children of the status bar: one line of state, then a banner per failure."""
+    store_ok = status.store_error is None
+    problems = status.feed_problems
+    chips = [_chip("STORE OK" if store_ok else "STORE UNREACHABLE", store_ok)]
+    if store_ok:
+        healthy = status.feeds_total - len(problems)
+        if status.feeds_total == 0:
+            chips.append(_chip("NO FEEDS REPORTING", False))
+        else:
+            chips.append(_chip(f"FEEDS {healthy}/{status.feeds_total} OK", not problems))
+        running = status.worker == "running"
+        chips.append(_chip("WORKER RUNNING" if running else "WORKER STOPPED", running))
+    children: list = [_line(title, status.updated, status.date, chips)]
+    if not store_ok:
+        detail = status.store_error or ""
+        if last_live:
+            detail = f"last live data {last_live}. {detail}"
+        children.append(_banner(STORE_BANNER, detail, banner_id="banner-store"))
+    for problem in problems:
+        children.append(_banner(problem.text, kind="feed"))
+    if store_ok and status.feeds_total == 0:
+        children.append(_banner("NO FEEDS HAVE REPORTED — no data is being collected",
+                                kind="feed"))
+    if status.worker == "stopped":
+        children.append(_banner(WORKER_BANNER, banner_id="banner-worker"))
+    return children
+
+
+def config_error_banner(updated: str, date: str, error: Exception) -> list:
+    """The status bar when the rules file or settings are broken: nothing can be shown."""
+    return [
+        _line("Overview", updated, date, [_chip("CONFIGURATION BROKEN", False)]),
+        _banner("CONFIGURATION BROKEN — no figures can be shown until it is fixed",
+                banner_id="banner-config"),
+    ]
+
+
+def loading_status() -> list:
+    return [_line("Overview", "Loading…", "", [])]

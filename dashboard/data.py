@@ -1,0 +1,410 @@
+"""The overview's view model: what every figure on screen says, built from store reads.
+
+Pure functions only (no Redis, no Dash), so the safety rules are tested directly:
+
+- a value older than its metric's ``stale_after`` is STALE and says when it was last seen;
+- a series with no value says NO DATA;
+- every figure carries its age; times on screen are UK local time, storage is UTC epoch s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+
+import numpy as np
+
+from surge.catalogue import TRUST, Catalogue, Function, Metric, Site
+from surge.store import FeedStatus, Series
+
+__all__ = [
+    "HANDOVER_COLUMNS",
+    "SPARK_WINDOW",
+    "WORKER_TIMEOUT",
+    "FeedProblem",
+    "HandoverRow",
+    "HandoverTable",
+    "MetricView",
+    "OverviewView",
+    "PanelView",
+    "Reading",
+    "SiteReading",
+    "StatusView",
+    "build_overview",
+    "dom_id",
+    "feed_problems",
+    "format_age",
+    "format_value",
+    "last_per_bucket",
+    "local_time",
+    "read_value",
+    "sparkline_series",
+    "worker_stopped",
+    "worst_site",
+]
+
+SPARK_WINDOW = 6 * 3600  # seconds of history in a sparkline
+SPARK_BUCKET = 60.0  # key metrics' sparklines keep the last value of each minute
+SPARK_BUCKET_SMALL = 120.0  # the other metrics' (smaller) sparklines, of each 2 minutes
+WORKER_TIMEOUT = 60.0  # a heartbeat older than this means the worker has stopped
+
+# The per-hospital handover table under A&E: metric id -> column heading.
+HANDOVER_COLUMNS = {
+    "ae.handover_queue": "Waiting",
+    "ae.handover_longest": "Longest wait",
+    "ae.handovers_over_60": "Over 60 min (today)",
+    "ae.hours_lost": "Hours lost (today)",
+}
+_HANDOVER_WORST_BY = ("ae.handover_longest", "ae.handover_queue")
+
+State = Literal["live", "stale", "missing"]
+Latest = Mapping[tuple[str, str], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One figure as shown: its text, its age, and whether it may be read as live."""
+
+    state: State
+    value: float | None
+    at: float | None  # UTC epoch seconds of the value
+    text: str  # "12 calls", or "NO DATA"
+    age: str  # "updated 12 s ago", or "no value received"
+    badge: str | None  # "STALE — last value 14:03" / "NO DATA"; None when live
+
+
+@dataclass(frozen=True)
+class SiteReading:
+    site: Site
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class MetricView:
+    metric: Metric
+    dom_id: str  # value-<metric id with dots as dashes>
+    reading: Reading
+    scope_note: str | None  # for metrics reported only per site: which site is worst
+    sites: tuple[SiteReading, ...]  # per-site readings when there is no trust series
+    spark: tuple[np.ndarray, np.ndarray] | None  # downsampled trust series (ts, values)
+
+
+@dataclass(frozen=True)
+class HandoverRow:
+    site: Site
+    cells: tuple[Reading, ...]
+    worst: bool
+
+
+@dataclass(frozen=True)
+class HandoverTable:
+    columns: tuple[tuple[Metric, str], ...]  # (metric, heading)
+    rows: tuple[HandoverRow, ...]
+
+
+@dataclass(frozen=True)
+class PanelView:
+    function: Function
+    metrics: tuple[MetricView, ...]  # key metrics first
+    handover: HandoverTable | None
+
+
+@dataclass(frozen=True)
+class FeedProblem:
+    feed: str
+    function: str  # the function's label
+    text: str  # the whole banner line
+
+
+@dataclass(frozen=True)
+class StatusView:
+    updated: str  # "Updated 14:03:22 UK time"
+    date: str  # "Thursday 26 November 2026"
+    store_error: str | None  # None when the store answered
+    feeds_total: int
+    feed_problems: tuple[FeedProblem, ...]
+    worker: Literal["running", "stopped", "unknown"]
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    status: StatusView
+    panels: tuple[PanelView, ...]
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def dom_id(metric_id: str) -> str:
+    """The element id of a metric's value on the page."""
+    return "value-" + metric_id.replace(".", "-")
+
+
+def local_time(ts: float, tz: tzinfo, *, seconds: bool = True, now: float | None = None) -> str:
+    """A UTC epoch time as UK (catalogue) local time: 14:03:22, with the date if not today."""
+    when = datetime.fromtimestamp(ts, tz)
+    text = when.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if now is not None and datetime.fromtimestamp(now, tz).date() != when.date():
+        text = f"{when.day} {when.strftime('%b')} {text}"
+    return text
+
+
+def format_value(value: float, unit: str, *, compact: bool = False) -> str:
+    """A value with its unit, as a control room reads it: 12 calls, 87 %, 1 h 33 min.
+
+    ``compact`` (table cells, whose heading names the unit) drops count units and hours.
+    """
+    if unit == "%":
+        return f"{_number(value)} %"
+    if unit == "s":
+        return _seconds(value)
+    if unit == "min":
+        return _minutes(value)
+    number = _number(value)
+    if not unit or compact:
+        return number
+    if unit == "h":
+        return f"{number} h"
+    if number == "1" and unit.endswith("s"):
+        unit = unit[:-1]  # 1 call, 1 ambulance, 1 pick-up
+    return f"{number} {unit}"
+
+
+def _number(value: float) -> str:
+    """Whole numbers with thousands separators; one decimal below 10 where it matters."""
+    if abs(value) < 10 and round(value, 1) != round(value):
+        return f"{value:.1f}"
+    return f"{round(value):,}"
+
+
+def _seconds(value: float) -> str:
+    total = round(value)
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    return _minutes(total / 60)
+
+
+def _minutes(value: float) -> str:
+    if value < 10 and round(value, 1) != round(value):
+        return f"{value:.1f} min"
+    total = round(value)
+    if total < 60:
+        return f"{total} min"
+    hours, minutes = divmod(total, 60)
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
+def format_age(seconds: float) -> str:
+    """How long ago a value was measured: updated 12 s ago, updated 1 h 05 min ago."""
+    s = int(seconds)
+    if s < 1:
+        return "updated just now"  # or slightly in the future: clock skew between sources
+    if s < 60:
+        return f"updated {s} s ago"
+    if s < 3600:
+        return f"updated {s // 60} min ago"
+    if s < 86400:
+        return f"updated {s // 3600} h {s % 3600 // 60:02d} min ago"
+    return f"updated {s // 86400} d {s % 86400 // 3600} h ago"
+
+
+# --- readings ---------------------------------------------------------------------------
+
+
+def read_value(metric: Metric, sample: tuple[float, float] | None, now: float,
+               tz: tzinfo, *, compact: bool = False) -> Reading:
+    """A sample judged against its metric: live, STALE beyond stale_after, or NO DATA."""
+    if sample is None:
+        return Reading("missing", None, None, "NO DATA", "no value received", "NO DATA")
+    at, value = sample
+    text = format_value(value, metric.unit, compact=compact)
+    age = format_age(now - at)
+    if now - at > metric.stale_after:
+        badge = f"STALE — last value {local_time(at, tz, seconds=False, now=now)}"
+        return Reading("stale", value, at, text, age, badge)
+    return Reading("live", value, at, text, age, None)
+
+
+def _is_worse(metric: Metric, a: float, b: float) -> bool:
+    return a > b if metric.worse == "higher" else a < b
+
+
+def worst_site(metric: Metric, readings: Mapping[str, Reading]) -> str | None:
+    """The site code whose value is worst, preferring live values to stale ones.
+
+    Ties go to the first site given (catalogue order). None when no site has a value.
+    """
+    for wanted in ("live", "stale"):
+        worst: tuple[str, float] | None = None
+        for code, reading in readings.items():
+            if reading.state != wanted or reading.value is None:
+                continue
+            if worst is None or _is_worse(metric, reading.value, worst[1]):
+                worst = (code, reading.value)
+        if worst is not None:
+            return worst[0]
+    return None
+
+
+# --- series -----------------------------------------------------------------------------
+
+
+def sparkline_series(catalogue: Catalogue) -> list[tuple[str, str]]:
+    """Every (metric, 'trust') series the overview draws, for one store.series() call."""
+    return [(m.id, TRUST) for f in catalogue.functions for m in catalogue.metrics_of(f.id)
+            if TRUST in m.scopes]
+
+
+def last_per_bucket(ts: np.ndarray, values: np.ndarray,
+                    bucket: float = SPARK_BUCKET) -> tuple[np.ndarray, np.ndarray]:
+    """The last sample in each time bucket (default one minute), for light sparklines.
+
+    ``ts`` must be sorted ascending, as the store returns it.
+    """
+    ts = np.asarray(ts, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if len(ts) == 0:
+        return ts, values
+    buckets = np.floor(ts / bucket)
+    last = np.flatnonzero(np.diff(buckets, append=np.inf) != 0)
+    return ts[last], values[last]
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+def feed_problems(feeds: Iterable[FeedStatus], catalogue: Catalogue,
+                  now: float) -> tuple[FeedProblem, ...]:
+    """One banner line per unhealthy feed: the feed, its function, and since when."""
+    labels = {f.id: f.label for f in catalogue.functions}
+    tz = catalogue.timezone
+    problems = []
+    for feed in feeds:
+        if feed.healthy(now):
+            continue
+        function = labels.get(feed.function, feed.function)
+        if feed.down_since is not None:
+            since = f"failing since {local_time(feed.down_since, tz, now=now)}"
+        elif feed.last_success is not None:
+            since = f"no successful poll since {local_time(feed.last_success, tz, now=now)}"
+        else:
+            since = "has never polled successfully"
+        text = f"FEED DOWN — {feed.name} ({function}) {since}"
+        if feed.last_error and feed.down_since is not None:
+            error = feed.last_error if len(feed.last_error) <= 140 else feed.last_error[:139] + "…"
+            text += f": {error}"
+        problems.append(FeedProblem(feed.name, function, text))
+    return tuple(problems)
+
+
+def worker_stopped(worker: Mapping[str, str] | None, now: float) -> bool:
+    """True when there is no heartbeat, or the last one is older than WORKER_TIMEOUT."""
+    if not worker:
+        return True
+    try:
+        at = float(worker["at"])
+    except (KeyError, ValueError):
+        return False  # the key exists (it expires 60 s after the last beat): it is running
+    return now - at > WORKER_TIMEOUT
+
+
+# --- the whole page ---------------------------------------------------------------------
+
+
+def build_overview(
+    catalogue: Catalogue,
+    latest: Latest,
+    series: Mapping[tuple[str, str], Series],
+    feeds: Sequence[FeedStatus],
+    worker: Mapping[str, str] | None,
+    now: float,
+    *,
+    store_error: str | None = None,
+) -> OverviewView:
+    """Everything the overview shows, from one read of the store (or none, if it is down)."""
+    tz = catalogue.timezone
+    status = StatusView(
+        updated=f"Updated {local_time(now, tz)} UK time",
+        date=_long_date(now, tz),
+        store_error=store_error,
+        feeds_total=len(feeds),
+        feed_problems=() if store_error else feed_problems(feeds, catalogue, now),
+        worker="unknown" if store_error else
+               ("stopped" if worker_stopped(worker, now) else "running"),
+    )
+    panels = tuple(_panel(catalogue, f, latest, series, now) for f in catalogue.functions)
+    return OverviewView(status, panels)
+
+
+def _long_date(now: float, tz: tzinfo) -> str:
+    when = datetime.fromtimestamp(now, tz)
+    return f"{when.strftime('%A')} {when.day} {when.strftime('%B %Y')}"
+
+
+def _panel(catalogue: Catalogue, function: Function, latest: Latest,
+           series: Mapping[tuple[str, str], Any], now: float) -> PanelView:
+    metrics = sorted(catalogue.metrics_of(function.id), key=lambda m: not m.key)
+    views = tuple(_metric_view(catalogue, m, latest, series, now) for m in metrics)
+    handover = None
+    if any(m.id in HANDOVER_COLUMNS for m in metrics):
+        handover = handover_table(catalogue, latest, now)
+    return PanelView(function, views, handover)
+
+
+def _metric_view(catalogue: Catalogue, metric: Metric, latest: Latest,
+                 series: Mapping[tuple[str, str], Any], now: float) -> MetricView:
+    tz = catalogue.timezone
+    if TRUST in metric.scopes:
+        reading = read_value(metric, latest.get((metric.id, TRUST)), now, tz)
+        found = series.get((metric.id, TRUST))
+        bucket = SPARK_BUCKET if metric.key else SPARK_BUCKET_SMALL
+        spark = last_per_bucket(found.ts, found.values, bucket) if found is not None else None
+        return MetricView(metric, dom_id(metric.id), reading, None, (), spark)
+    # Reported only per site: show the worst site as the headline, the rest compactly.
+    sites = tuple(s for s in catalogue.sites.values() if metric.reported_at(s))
+    readings = {s.code: read_value(metric, latest.get((metric.id, s.code)), now, tz)
+                for s in sites}
+    worst = worst_site(metric, readings)
+    if worst is None:
+        reading = read_value(metric, None, now, tz)
+        note = f"no value from any of {len(sites)} sites"
+    else:
+        reading = readings[worst]
+        note = f"worst of {len(sites)}: {catalogue.sites[worst].name}"
+    return MetricView(metric, dom_id(metric.id), reading, note,
+                      tuple(SiteReading(s, readings[s.code]) for s in sites), None)
+
+
+def handover_table(catalogue: Catalogue, latest: Latest, now: float) -> HandoverTable | None:
+    """Per-hospital handover figures, with the hospital under most pressure marked worst."""
+    tz = catalogue.timezone
+    columns = tuple((catalogue.metrics[mid], heading) for mid, heading in HANDOVER_COLUMNS.items()
+                    if mid in catalogue.metrics and "hospital" in catalogue.metrics[mid].scopes)
+    hospitals = catalogue.sites_of("hospital")
+    if not columns or not hospitals:
+        return None
+    cells = {s.code: tuple(read_value(m, latest.get((m.id, s.code)), now, tz, compact=True)
+                           for m, _ in columns) for s in hospitals}
+    worst = _worst_hospital(columns, cells)
+    rows = tuple(HandoverRow(s, cells[s.code], s.code == worst) for s in hospitals)
+    return HandoverTable(columns, rows)
+
+
+def _worst_hospital(columns: tuple[tuple[Metric, str], ...],
+                    cells: Mapping[str, tuple[Reading, ...]]) -> str | None:
+    """The hospital with the longest live handover wait (else most waiting), if above zero."""
+    ids = [m.id for m, _ in columns]
+    for metric_id in _HANDOVER_WORST_BY:
+        if metric_id not in ids:
+            continue
+        i = ids.index(metric_id)
+        metric = columns[i][0]
+        live = {code: row[i] for code, row in cells.items() if row[i].state == "live"}
+        code = worst_site(metric, live)
+        if code is not None and (live[code].value or 0) > 0:
+            return code
+    return None

@@ -1,0 +1,106 @@
+"""Overview ("/"): each function's figures, trend and age, for control-room wall screens.
+
+The layout is a skeleton; one callback, fired at load and then every SURGE_REFRESH, reads
+the store once (latest values, all sparkline series, feed health, worker heartbeat) and
+rebuilds the status bar and the four panels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dash
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboard.components.panels import config_problems, panels
+from dashboard.components.status import config_error_banner, loading_status, status_bar
+from dashboard.components.watchdog import STORE_ID, watchdog
+from dashboard.context import DashboardContext, current
+from dashboard.data import (
+    SPARK_WINDOW,
+    OverviewView,
+    build_overview,
+    local_time,
+    sparkline_series,
+)
+from surge.catalogue import Catalogue
+from surge.errors import ConfigError, StoreUnavailable
+from surge.store import Store
+
+dash.register_page(__name__, path="/", name="Overview", title="Surge — Overview", order=0)
+
+log = logging.getLogger(__name__)
+
+INTERVAL_ID = "overview-interval"
+STATUS_ID = "status-bar"
+PANELS_ID = "overview-panels"
+UK = ZoneInfo("Europe/London")  # only for a broken rules file, which names the time zone
+
+
+def layout(**_query: Any) -> html.Div:
+    context = current()
+    return html.Div(className="screen", children=[
+        dcc.Interval(id=INTERVAL_ID, interval=context.refresh_ms),
+        watchdog(context.refresh_ms),
+        html.Header(loading_status(), id=STATUS_ID, className="status-bar"),
+        html.Main(html.P("Loading…", className="loading"), id=PANELS_ID, className="panels"),
+    ])
+
+
+def register_callbacks(app: Dash, context: DashboardContext) -> None:
+    @app.callback(
+        Output(STATUS_ID, "children"),
+        Output(PANELS_ID, "children"),
+        Output(PANELS_ID, "className"),
+        Output(STORE_ID, "data"),
+        Input(INTERVAL_ID, "n_intervals"),
+        State(STORE_ID, "data"),
+    )
+    def refresh(_n: int | None, previous: Mapping[str, Any] | None) -> tuple:
+        return refresh_overview(context, previous or {})
+
+
+def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
+    """One read of everything the overview shows (latest, sparklines, feeds, worker)."""
+    latest = store.latest()
+    series = store.series(sparkline_series(catalogue), now - SPARK_WINDOW, now)
+    return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now)
+
+
+def refresh_overview(context: DashboardContext, previous: Mapping[str, Any]) -> tuple:
+    """(status bar, panels, panels class, watchdog data) for one refresh."""
+    now = context.clock()
+    try:
+        catalogue = context.catalogue()
+    except ConfigError as exc:
+        hint = ("Fix the environment and restart the dashboard." if context.settings_error
+                else f"Fix {context.settings.rules}; this screen checks it again on every "
+                     f"refresh.")
+        stamp = {"uk": local_time(now, UK), "live_uk": None}
+        return (config_error_banner(f"Updated {local_time(now, UK)} UK time", "", exc),
+                config_problems(exc, hint), "panels panels-error", stamp)
+    uk = local_time(now, catalogue.timezone)
+    last_live = previous.get("live_uk")
+    try:
+        try:
+            view = read_store(context.store(), catalogue, now)
+        except StoreUnavailable as exc:
+            view = build_overview(catalogue, {}, {}, [], None, now, store_error=str(exc))
+            status = status_bar(view.status, last_live=last_live)
+            if last_live:  # keep the last figures on screen, greyed out as not live
+                return status, no_update, "panels not-live", {"uk": uk, "live_uk": last_live}
+            return (status, panels(view.panels, now), "panels not-live",
+                    {"uk": uk, "live_uk": None})
+        return status_bar(view.status), panels(view.panels, now), "panels", \
+            {"uk": uk, "live_uk": uk}
+    except Exception as exc:
+        # A bug must not leave figures looking live. The watchdog data is not updated, so
+        # after three intervals the screen also says it is not updating.
+        log.exception("overview refresh failed")
+        return ([html.Div([html.Strong("SCREEN ERROR — figures below are not live"),
+                           html.Span(f"{type(exc).__name__}: {exc}", className="banner-detail")],
+                          className="banner banner-critical", role="alert")],
+                no_update, "panels not-live", no_update)
