@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import click
@@ -71,8 +73,6 @@ def web_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(**options: Any) -> Settings:
-    from pathlib import Path
-
     for name in ("rules", "data_dir"):
         if options.get(name) is not None:
             options[name] = Path(options[name])
@@ -101,13 +101,11 @@ def run(**options: Any) -> None:
 
     settings = _settings(**options)
     catalogue = load_catalogue(settings.rules)
-    web = _bind_web(settings)  # before anything starts: a busy port stops us cleanly
+    web = _WebServer(settings)  # before anything starts: a busy port stops us cleanly
     embedded = EmbeddedStore(settings.data_dir) if settings.embedded else None
     try:
         url = embedded.start() if embedded else settings.redis_url
         assert url is not None
-        from dataclasses import replace
-
         settings = replace(settings, redis_url=url)
         store = _open_checked(settings)
         worker = _start_worker(settings, store, catalogue)
@@ -156,7 +154,7 @@ def web(**options: Any) -> None:
     """Serve the dashboard (for production use gunicorn, see the Procfile)."""
     settings = _settings(**options)
     load_catalogue(settings.rules)
-    server = _bind_web(settings)
+    server = _WebServer(settings)
     from surge.context import open_store
 
     store = open_store(settings)
@@ -276,10 +274,6 @@ def _check_port_free(host: str, port: int) -> None:
                 raise SurgeError(f"port {port} on {host} is already in use (is Surge already "
                                  f"running?); choose another with --port or SURGE_PORT") from None
             raise SurgeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def _bind_web(settings: Settings) -> _WebServer:
-    return _WebServer(settings)
 
 
 def _display_host(host: str) -> str:

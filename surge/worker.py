@@ -43,9 +43,6 @@ class Worker:
         self.started = clock()
 
     def start(self) -> None:
-        warning = self.store.eviction_warning()
-        if warning:
-            log.warning("WARNING: %s", warning)
         for poller in self.pollers:
             interval = poller.feed.interval
             self.scheduler.add_job(
