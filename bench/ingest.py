@@ -87,9 +87,9 @@ def main() -> None:
         rates: dict[str, list[float]] = {"surge": [], "baseline": []}
         memory = 0.0
         for _ in range(args.rounds):
-            client.flushall()
+            client.execute_command("FLUSHALL", "SYNC")
             rates["baseline"].append(len(samples) / baseline(client, samples, args.batch))
-            client.flushall()
+            client.execute_command("FLUSHALL", "SYNC")
             before = client.info("memory")["used_memory"]
             rates["surge"].append(len(samples) / surge_path(store, samples, args.batch))
             after = client.info("memory")["used_memory"]
