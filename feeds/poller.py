@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from feeds.base import Feed
 from surge.catalogue import Catalogue
 from surge.errors import FetchFailed, StoreUnavailable
-from surge.samples import Rejection, check_samples
+from surge.samples import Rejection, Sample, check_samples
 from surge.store import Store
 
 __all__ = ["FeedPoller", "PollReport"]
@@ -41,11 +42,13 @@ class FeedPoller:
     """Polls one feed; remembers what it has delivered so each poll asks only for new data."""
 
     def __init__(self, feed: Feed, store: Store, catalogue: Catalogue,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_stored: Callable[[Sequence[Sample]], Any] | None = None) -> None:
         self.feed = feed
         self.store = store
         self.catalogue = catalogue
         self.clock = clock
+        self.on_stored = on_stored  # told of every newly stored batch (the rules engine)
         status = {s.name: s for s in store.feed_status()}.get(feed.name)
         self.since = status.last_sample if status else None
         self.down = bool(status and status.down_since is not None)
@@ -62,6 +65,9 @@ class FeedPoller:
             return self._failed(now, f"unexpected error in the feed: {type(exc).__name__}: {exc}")
         good, bad = check_samples(raw, self.catalogue, now, self.store.retention)
         result = self.store.write(good)
+        if self.on_stored is not None and result.accepted:
+            late = set(result.late)
+            self._tell([s for s in good if s not in late])
         newest = max((s.ts for s in good), default=None)
         if newest is not None and (self.since is None or newest > self.since):
             self.since = newest
@@ -79,6 +85,15 @@ class FeedPoller:
                                                        "function": self.feed.function}, at=now)
         return PollReport(self.feed.name, now, None, result.accepted, result.duplicates,
                           len(result.late), bad)
+
+    def _tell(self, stored: Sequence[Sample]) -> None:
+        assert self.on_stored is not None
+        try:
+            self.on_stored(stored)
+        except StoreUnavailable:
+            raise
+        except Exception:  # the samples are stored; a failure downstream must not lose them
+            log.exception("feed %s: the stored batch could not be evaluated", self.feed.name)
 
     def _failed(self, now: float, error: str) -> PollReport:
         self.store.record_poll(self.feed.name, function=self.feed.function,

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from surge.configfile import Node, Reader, did_you_mean, load_yaml
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from surge.configfile import Node, Reader, describe, did_you_mean, load_yaml
+from surge.errors import ConfigError, Problem
 
 __all__ = [
     "SITE_KINDS",
@@ -23,7 +26,10 @@ __all__ = [
     "Level",
     "Metric",
     "Site",
+    "file_digest",
     "load_catalogue",
+    "read_catalogue",
+    "read_document",
 ]
 
 TRUST = "trust"
@@ -119,22 +125,83 @@ class Catalogue:
 
 def load_catalogue(path: str | Path) -> Catalogue:
     """Parse the catalogue parts of a rules file; ConfigError listing every problem."""
-    root = load_yaml(path)
+    root = read_document(path)
     reader = Reader(path)
+    catalogue, _ = read_catalogue(reader, root, file_digest(path))
+    reader.raise_if_any()
+    assert catalogue is not None
+    return catalogue
+
+
+def read_document(path: str | Path) -> Node:
+    """The root node of a rules file; ConfigError for anything YAML cannot give us sensibly."""
+    try:
+        root = load_yaml(path)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+        # A few malformed values (!!float abc, !!bool maybe, a bare !!int, deep nesting)
+        # escape ruamel as these rather than as YAML errors.
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError.single(path, f"YAML syntax: cannot read a value: {detail}") from None
+    merges = _merge_keys(root.value)
+    if merges:
+        raise ConfigError([Problem(str(path), "merge keys (<<) are not supported in a rules "
+                                              "file: write the keys out in full", line, col)
+                           for line, col in merges])
+    return root
+
+
+def _merge_keys(root: object) -> list[tuple[int, int]]:
+    """Positions of mappings using YAML merge keys, whose merged values carry no position."""
+    found, seen, pending = [], set(), [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or not isinstance(value, (CommentedMap, CommentedSeq)):
+            continue
+        seen.add(id(value))
+        if isinstance(value, CommentedMap):
+            if value.merge:
+                found.append((value.lc.line + 1, value.lc.col + 1))
+            pending += value.values()
+        else:
+            pending += value
+    return sorted(found)
+
+
+def file_digest(path: str | Path) -> str:
+    """The sha256 of a file: the rules version recorded with every event."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_catalogue(reader: Reader, root: Node, digest: str) -> tuple[Catalogue | None, dict[str, Node]]:
+    """The catalogue parts of a parsed rules file, and the file's top-level sections.
+
+    Problems go to ``reader``, so a caller parsing the rest of the file (the protocols)
+    reports everything together. The Catalogue holds the parts that are sound; it is
+    None only when the file is not a mapping at all.
+    """
+    if not isinstance(root.value, CommentedMap):
+        reader.error(root, f"expected a mapping, got {_brief(root.value)}: a rules file "
+                           f"starts with version: 1, then levels, functions, sites and metrics")
+        return None, {}
     top = reader.mapping(root, required=("version", "levels", "functions", "sites", "metrics"),
                          optional=TOP_LEVEL_KEYS)
-    reader.raise_if_any()
     assert top is not None
-    if top["version"].value != 1:
-        reader.error(top["version"], f"expected version: 1, got {top['version'].value!r}")
+    if "version" in top and top["version"].value != 1:
+        reader.error(top["version"], f"expected version: 1, got {_brief(top['version'].value)}")
     timezone = _timezone(reader, top.get("timezone"))
-    levels = _levels(reader, top["levels"])
-    functions = _functions(reader, top["functions"])
-    sites = _sites(reader, top["sites"])
-    metrics = _metrics(reader, top["metrics"], {f.id for f in functions})
-    reader.raise_if_any()
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Catalogue(str(path), digest, timezone, levels, functions, sites, metrics)
+    levels = _levels(reader, top["levels"]) if "levels" in top else ()
+    functions = _functions(reader, top["functions"]) if "functions" in top else ()
+    sites = _sites(reader, top["sites"]) if "sites" in top else {}
+    metrics = (_metrics(reader, top["metrics"], {f.id for f in functions})
+               if "metrics" in top else {})
+    catalogue = Catalogue(reader.source, digest, timezone, levels, functions, sites, metrics)
+    return catalogue, top
+
+
+def _brief(value: object) -> str:
+    """describe(), cut short: a whole file of nonsense should not be echoed back."""
+    text = describe(value)
+    return text if len(text) <= 60 else text[:50] + "..." + text[-1]
 
 
 def _timezone(reader: Reader, node: Node | None) -> ZoneInfo:
@@ -150,6 +217,7 @@ def _timezone(reader: Reader, node: Node | None) -> ZoneInfo:
 
 def _levels(reader: Reader, node: Node) -> tuple[Level, ...]:
     levels: list[Level] = []
+    problems_before = len(reader.problems)
     for key, child in reader.items(node, "a mapping of level number to {name, colour}"):
         if isinstance(key, bool) or not isinstance(key, int) or key < 0:
             reader.error(node, f"level {key!r} must be a whole number such as 1", at_key=key)
@@ -168,7 +236,7 @@ def _levels(reader: Reader, node: Node) -> tuple[Level, ...]:
     numbers = [lv.number for lv in levels]
     if numbers != sorted(numbers):
         reader.error(node, "levels must be listed lowest first")
-    if not levels and not reader.problems:
+    if not levels and len(reader.problems) == problems_before:
         reader.error(node, "at least one level is needed")
     return tuple(sorted(levels, key=lambda lv: lv.number))
 

@@ -220,7 +220,7 @@ def _start_worker(settings: Settings, store: Store, catalogue: Catalogue) -> Any
     from surge.worker import Worker
 
     feeds = build_feeds(settings, catalogue, anchor=time.time())
-    running = Worker(store, catalogue, feeds)
+    running = Worker(store, catalogue, feeds, rules_path=settings.rules)
     running.start()
     return running
 
@@ -341,3 +341,10 @@ def _print_status(report: dict[str, Any]) -> None:
         click.secho(line, fg=None if f["healthy"] else "red")
         if f["last_error"]:
             click.secho(f"    down since {f['down_since']}: {f['last_error']}", fg="red")
+
+
+def _register_subcommands() -> None:
+    import surge.cli_rules  # noqa: F401  (registers `surge rules ...` and `surge explain`)
+
+
+_register_subcommands()

@@ -11,18 +11,24 @@
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
 | surge:feeds                         | set    | store.record_poll  | names of feeds seen           |
 | surge:worker                        | hash   | worker heartbeat   | expires 60 s after last beat  |
-| surge:meta                          | hash   | store              | schema version                |
+| surge:engine                        | hash   | rules engine       | its state: "meta", "derived",   |
+|   and "i:{trigger identity}" per trigger instance; kept so a restart continues exactly        |
+| surge:levels                        | hash   | rules engine       | every level now, with reasons |
+| surge:engine:reload                 | string | `surge rules reload` | deleted when the worker acts |
 """
 
 from __future__ import annotations
 
 __all__ = [
     "DAY_MS",
+    "ENGINE",
     "EVENTS",
     "FEEDS",
     "LATEST",
+    "LEVELS",
     "META",
     "QUARANTINE",
+    "RELOAD",
     "WORKER",
     "chunk",
     "feed",
@@ -37,6 +43,9 @@ QUARANTINE = PREFIX + "quarantine"
 FEEDS = PREFIX + "feeds"
 WORKER = PREFIX + "worker"
 META = PREFIX + "meta"
+ENGINE = PREFIX + "engine"
+LEVELS = PREFIX + "levels"
+RELOAD = PREFIX + "engine:reload"
 DAY_MS = 86_400_000
 
 

@@ -38,16 +38,19 @@ class Rejection:
 def check_samples(
     items: Iterable[Sample | Mapping[str, Any]],
     catalogue: Catalogue,
-    now: float,
+    now: float | None,
     retention: float,
 ) -> tuple[list[Sample], list[Rejection]]:
-    """Split a batch into storable samples and rejections with reasons."""
+    """Split a batch into storable samples and rejections with reasons.
+
+    ``now`` None skips the checks against the clock (future, retention): for history files.
+    """
     good: list[Sample] = []
     bad: list[Rejection] = []
     metrics = catalogue.metrics
     sites = catalogue.sites
-    latest_ok = now + FUTURE_TOLERANCE
-    oldest_ok = now - retention
+    latest_ok = math.inf if now is None else now + FUTURE_TOLERANCE
+    oldest_ok = -math.inf if now is None else now - retention
     for item in items:
         try:
             metric_id, scope, ts, value = _fields(item)
@@ -79,6 +82,7 @@ def check_samples(
                                  f"[{metric.low:g}, {metric.high:g}]", item))
             continue
         if ts > latest_ok:
+            assert now is not None
             bad.append(Rejection(f"timestamp {_iso(ts)} is {ts - now:.0f} s in the future "
                                  f"(more than {FUTURE_TOLERANCE:.0f} s ahead)", item))
             continue

@@ -332,6 +332,41 @@ class Store:
         return [{"id": i.decode(), **{k.decode(): v.decode() for k, v in f.items()}}
                 for i, f in raw]
 
+    # --- the rules engine's state and the levels it publishes ---------------------------
+
+    def save_engine(self, fields: Mapping[str, str], drop: Iterable[str] = (),
+                    levels: Mapping[str, str] | None = None,
+                    drop_levels: Iterable[str] = ()) -> None:
+        """Write changed engine state and published levels in one transaction."""
+        pipe = self.client.pipeline(transaction=True)
+        if fields:
+            pipe.hset(keys.ENGINE, mapping=dict(fields))  # type: ignore[arg-type]
+        drop = list(drop)
+        if drop:
+            pipe.hdel(keys.ENGINE, *drop)
+        if levels:
+            pipe.hset(keys.LEVELS, mapping=dict(levels))  # type: ignore[arg-type]
+        drop_levels = list(drop_levels)
+        if drop_levels:
+            pipe.hdel(keys.LEVELS, *drop_levels)
+        self._call(pipe.execute)
+
+    def load_engine(self) -> dict[str, str]:
+        raw = self._call(self.client.hgetall, keys.ENGINE)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def levels(self) -> dict[str, dict[str, Any]]:
+        """Every level the engine publishes: name -> {level, since, stale, kind, reason}."""
+        raw = self._call(self.client.hgetall, keys.LEVELS)
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def request_reload(self, by: str) -> None:
+        self._call(self.client.set, keys.RELOAD, by)
+
+    def take_reload_request(self) -> str | None:
+        value = self._call(self.client.getdel, keys.RELOAD)
+        return value.decode() if value is not None else None
+
     # --- the worker's heartbeat -------------------------------------------------------
 
     def heartbeat(self, info: Mapping[str, Any], at: float | None = None) -> None:

@@ -1,0 +1,176 @@
+"""Backtests: what would these rules have done over stored history, or over a CSV file?
+
+The same Evaluator as the live engine, run over samples in time order. Evaluation starts
+a lead-in before ``--from`` (the longest window plus the longest stale_after), so the levels
+at ``--from`` already reflect the data before it; transitions are reported from ``--from``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from surge.errors import ConfigError, Problem
+from surge.rules.engine import Evaluator, Transition
+from surge.rules.model import Rules
+from surge.samples import Sample, check_samples
+from surge.store import Store
+
+__all__ = ["Backtest", "lead_in", "read_csv", "run_backtest", "stored_samples"]
+
+CSV_COLUMNS = ("ts", "metric", "scope", "value")
+
+
+@dataclass(frozen=True)
+class Backtest:
+    rules: Rules
+    start: float
+    end: float
+    transitions: list[Transition]
+    initial: dict[str, int]  # level of each protocol and overall at start
+    time_at_level: dict[str, dict[int, float]]  # name -> level -> seconds, start..end
+    samples: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rules_version": self.rules.version, "from": _iso(self.start), "to": _iso(self.end),
+            "samples": self.samples, "initial": self.initial,
+            "transitions": [{"at": _iso(t.at), "name": t.name, "kind": t.kind, "from": t.old,
+                             "to": t.new, "stale": t.stale, "reason": t.reason}
+                            for t in self.transitions],
+            "time_at_level": {name: {str(level): seconds for level, seconds in levels.items()}
+                              for name, levels in self.time_at_level.items()},
+        }
+
+
+def lead_in(rules: Rules) -> float:
+    windows = [max(t.for_seconds, t.clear_for_seconds) for p in rules.protocols.values()
+               for t in p.triggers]
+    stale = [m.stale_after for m in rules.catalogue.metrics.values()]
+    return float(max(windows, default=0) + max(stale, default=0))
+
+
+def run_backtest(rules: Rules, samples: Iterable[Sample], start: float, end: float) -> Backtest:
+    """Evaluate from a lead-in before start to end; report from start."""
+    samples = sorted((s for s in samples if s.ts <= end), key=lambda s: s.ts)
+    evaluator = Evaluator(rules, start - lead_in(rules))
+    evaluator.run([s for s in samples if s.ts < start], start - 0.001)
+    evaluator.transitions.clear()
+    headline = {name for name, v in evaluator.derived.items() if v.kind in ("protocol", "overall")}
+    initial = {name: evaluator.derived[name].level for name in sorted(headline)}
+    transitions = evaluator.run([s for s in samples if s.ts >= start], end)
+    spent: dict[str, dict[int, float]] = {}
+    for name, level in initial.items():
+        changes = [(t.at, t.new) for t in transitions if t.name == name and t.level_changed]
+        totals: dict[int, float] = {}
+        at, current = start, level
+        for when, new in changes:
+            totals[current] = totals.get(current, 0.0) + (when - at)
+            at, current = when, new
+        totals[current] = totals.get(current, 0.0) + (end - at)
+        spent[name] = dict(sorted(totals.items()))
+    return Backtest(rules, start, end, transitions, initial, spent, len(samples))
+
+
+def stored_samples(store: Store, rules: Rules, start: float, end: float) -> list[Sample]:
+    """Every stored sample the rules read, from the lead-in before start to end."""
+    evaluator = Evaluator(rules, start)
+    series = store.series(list(evaluator.routes), start - lead_in(rules), end)
+    return [Sample(metric, scope, float(ts), float(v)) for (metric, scope), s in series.items()
+            for ts, v in zip(s.ts, s.values, strict=True)]
+
+
+def read_csv(path: str | Path, rules: Rules) -> list[Sample]:
+    """Samples from a CSV with columns ts, metric, scope, value; every bad row is reported
+    as FILE:LINE: message (ConfigError) and nothing is evaluated until the file is clean."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.single(source, f"cannot be read: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ConfigError([Problem(source, f"missing column(s) {', '.join(missing)}; expected "
+                                           f"a header row: {','.join(CSV_COLUMNS)}", 1, 1)])
+    problems: list[Problem] = []
+    samples: list[Sample] = []
+    for row in reader:
+        line = reader.line_num
+        raw = {"metric": row["metric"], "scope": row["scope"] or "trust", "ts": row["ts"],
+               "value": row["value"]}
+        good, bad = check_samples([raw], rules.catalogue, now=None, retention=math.inf)
+        if bad:
+            problems.append(Problem(source, bad[0].reason, line, 1))
+        samples += good
+    if problems:
+        raise ConfigError(problems)
+    return samples
+
+
+def format_table(result: Backtest) -> str:
+    tz = result.rules.catalogue.timezone
+    lines = [f"Backtest of {result.rules.source} (version {result.rules.version}) from "
+             f"{_local(result.start, tz)} to {_local(result.end, tz)} ({tz.key}), "
+             f"{result.samples} samples", ""]
+    shown = [t for t in result.transitions if t.level_changed and t.kind in ("protocol", "overall",
+                                                                                "site")]
+    lines.append(f"{'time':<17} {'level of':<20} {'change':<16} why")
+    for t in shown:
+        old, new = result.rules.level(t.old), result.rules.level(t.new)
+        why = t.reason.get("text") or _drivers_text(result, t)
+        stale = " (stale data)" if t.stale else ""
+        lines.append(f"{_local(t.at, tz):<17} {t.name:<20} {t.old} {old.name[:6]:>6} -> "
+                     f"{t.new}  {why}{stale}  [{new.name}]")
+    if not shown:
+        lines.append("(no change of level)")
+    lines += ["", "Time at each level:"]
+    levels = [lv.number for lv in result.rules.catalogue.levels]
+    lines.append(f"{'':<20}" + "".join(f"{'L' + str(n):>12}" for n in levels))
+    for name, spent in result.time_at_level.items():
+        lines.append(f"{name:<20}" + "".join(f"{_span(spent.get(n, 0.0)):>12}" for n in levels))
+    return "\n".join(lines)
+
+
+def format_csv(result: Backtest) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["at", "name", "kind", "from", "to", "stale", "why"])
+    for t in result.transitions:
+        writer.writerow([_iso(t.at), t.name, t.kind, t.old, t.new, t.stale,
+                         t.reason.get("text") or _drivers_text(result, t)])
+    return out.getvalue()
+
+
+def format_json(result: Backtest) -> str:
+    return json.dumps(result.as_json(), indent=2, default=str)
+
+
+def _drivers_text(result: Backtest, t: Transition) -> str:
+    drivers = t.reason.get("drivers") or []
+    if t.reason.get("combine") == "score":
+        return f"score {t.reason.get('total', 0):g} from " + ", ".join(drivers)
+    return "worst: " + ", ".join(drivers) if drivers else ""
+
+
+def _span(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    days, rest = divmod(round(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d {hours:02d}h" if days else f"{hours}h {rest // 60:02d}m"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _local(ts: float, tz: Any) -> str:
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")

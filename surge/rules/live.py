@@ -1,0 +1,264 @@
+"""The live rules engine in the worker: evaluates on every batch and on a tick, keeps its
+state in Redis, records every change of level as an event, and reloads the rules file.
+
+- Start with saved state: continue exactly where it stopped (same levels, same windows).
+- Start without state: a warm start, replaying the stored last 6 hours silently, so the
+  levels shown at start-up already reflect the recent past; one ``engine_started`` event
+  records them.
+- A sample that arrives after the engine has evaluated past its timestamp takes effect at
+  the instant it arrives (the backtest uses its timestamp); with data in time order both
+  give the same transitions.
+- Hot reload (the file changed, or ``surge rules reload``): the new file is checked first;
+  an invalid one is rejected with a ``rules_rejected`` event and the running rules stay.
+  A valid one takes effect with a ``rules_loaded`` event; triggers that did not change
+  keep their state, new or changed ones start warm from stored history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from surge.errors import ConfigError, StoreUnavailable
+from surge.rules.engine import Evaluator, Transition
+from surge.rules.loader import load_rules
+from surge.rules.model import Rules
+from surge.samples import Sample
+from surge.store import Store
+
+__all__ = ["WARM_WINDOW", "LiveEngine", "describe_changes"]
+
+log = logging.getLogger(__name__)
+WARM_WINDOW = 6 * 3600
+
+
+class LiveEngine:
+    """One Evaluator, kept current and saved; thread-safe (polls and ticks run in threads)."""
+
+    def __init__(self, store: Store, rules_path: Path, clock: Callable[[], float] = time.time,
+                 rules: Rules | None = None) -> None:
+        self.store = store
+        self.rules_path = Path(rules_path)
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.rules = rules or load_rules(self.rules_path)
+        self._file_stamp = _stamp(self.rules_path)
+        self._saved_levels: dict[str, str] = {}
+        self.evaluator = self._start()
+
+    # --- starting ----------------------------------------------------------------------
+
+    def _start(self) -> Evaluator:
+        now = self.clock()
+        saved = self.store.load_engine()
+        meta = json.loads(saved["meta"]) if "meta" in saved else None
+        states = {k[2:]: json.loads(v) for k, v in saved.items() if k.startswith("i:")}
+        if meta is None:
+            evaluator = self._warm(self.rules, now)
+            evaluator.transitions.clear()
+            self._save(evaluator, force=True)
+            self.store.append_event("engine_started", {
+                "warm_start_from": now - WARM_WINDOW, "rules_version": self.rules.version,
+                "levels": _headline(evaluator)}, at=now)
+            log.info("rules engine started warm from the last %d h of history",
+                     WARM_WINDOW // 3600)
+            return evaluator
+        # Continue from the saved instant: restore, then replay what was stored since, in
+        # order, exactly as if the engine had never stopped.
+        saved_t = meta["t"] / 1000
+        evaluator = Evaluator(self.rules, meta["start"] / 1000)
+        used = evaluator.restore(states, json.loads(saved.get("derived", "{}")), saved_t)
+        evaluator.recompute(saved_t, emit=False)
+        evaluator.ingest(self._stored(evaluator, saved_t, now))
+        self._record(evaluator.advance(now), reason_extra={"cause": "caught up after restart"})
+        evaluator.transitions.clear()
+        self._save(evaluator, force=True)
+        if meta.get("version") != self.rules.version:
+            self.store.append_event("rules_loaded", {
+                "rules_version": self.rules.version, "previous_version": meta.get("version"),
+                "summary": f"rules changed while the worker was stopped; {len(used)} trigger "
+                           f"instance(s) kept their state", "source": str(self.rules_path)},
+                at=now)
+        log.info("rules engine continues from saved state (%d instances)", len(used))
+        return evaluator
+
+    def _warm(self, rules: Rules, now: float, exclude: set[str] | None = None) -> Evaluator:
+        """An evaluator run silently over the stored recent past up to now."""
+        evaluator = Evaluator(rules, now - WARM_WINDOW)
+        evaluator.run(self._stored(evaluator, now - WARM_WINDOW, now, exclude), now)
+        return evaluator
+
+    def _stored(self, evaluator: Evaluator, start: float, end: float,
+                exclude: set[str] | None = None) -> list[Sample]:
+        """Stored samples with start < ts <= end of the series the evaluator reads."""
+        wanted = [key for key, instances in evaluator.routes.items()
+                  if exclude is None or any(i.identity not in exclude for i in instances)]
+        series = self.store.series(wanted, start, end) if wanted else {}
+        return [Sample(metric, scope, float(ts), float(v))
+                for (metric, scope), s in series.items()
+                for ts, v in zip(s.ts, s.values, strict=True) if ts > start]
+
+    # --- running -----------------------------------------------------------------------
+
+    def ingest(self, samples: Sequence[Sample]) -> list[Transition]:
+        """Evaluate a freshly stored batch (called by the poller after each write)."""
+        if not samples:
+            return []
+        with self.lock:
+            self.evaluator.ingest(samples)
+            return self._settle(self.clock())
+
+    def tick(self) -> list[Transition]:
+        """Time-based changes (windows completing, data going stale); reload if asked."""
+        with self.lock:
+            self._maybe_reload()
+            return self._settle(self.clock())
+
+    def _settle(self, now: float) -> list[Transition]:
+        changes = self.evaluator.advance(now)
+        self.evaluator.transitions.clear()
+        self._record(changes)
+        self._save(self.evaluator)
+        return changes
+
+    def _record(self, changes: Sequence[Transition], reason_extra: dict | None = None) -> None:
+        for change in changes:
+            kind = ("level_changed" if change.level_changed
+                    else "level_stale" if change.stale else "level_fresh")
+            reason = dict(change.reason, **(reason_extra or {}))
+            self.store.append_event(kind, {
+                "name": change.name, "scope": change.kind, "from": change.old, "to": change.new,
+                "stale": change.stale, "reason": reason, "rules_version": self.rules.version},
+                at=change.at)
+            if change.level_changed and change.kind in ("protocol", "overall"):
+                log.warning("%s level %d -> %d: %s", change.name, change.old, change.new,
+                            reason.get("text") or ", ".join(reason.get("drivers", [])))
+
+    def _save(self, evaluator: Evaluator, force: bool = False) -> None:
+        """Save changed instance state and republish the levels whose view can have changed:
+        every combined level, and each instance that changed or has a change under way."""
+        fields: dict[str, str] = {}
+        levels = dict(self._saved_levels)
+        t = evaluator.t
+        for instance in evaluator.instances.values():
+            machine = instance.machine
+            moving = machine.segs[-1][1] != machine.level  # an escalation may be pending
+            if force or machine.dirty or moving or instance.name not in levels:
+                view = evaluator.explain_instance(instance, t)
+                levels[instance.name] = json.dumps(_public(view), default=str)
+            if force or machine.dirty:
+                fields["i:" + instance.identity] = json.dumps(evaluator.instance_state(instance))
+                machine.dirty = False
+        for name, view in evaluator.derived.items():
+            levels[name] = json.dumps(_public(view), default=str)
+        levels = {k: v for k, v in levels.items()
+                  if k in evaluator.instances or k in evaluator.derived}
+        fields["meta"] = json.dumps({"version": self.rules.version, "t": evaluator.t,
+                                     "start": evaluator.start})
+        fields["derived"] = json.dumps(evaluator.derived_state())
+        changed = {k: v for k, v in levels.items() if self._saved_levels.get(k) != v}
+        gone = [k for k in self._saved_levels if k not in levels]
+        drop: list[str] = []
+        if force:
+            keep = {"i:" + i.identity for i in evaluator.instances.values()}
+            drop = [k for k in self.store.load_engine() if k.startswith("i:") and k not in keep]
+            gone = [k for k in self.store.levels() if k not in levels]
+        self.store.save_engine(fields, drop=drop, levels=changed, drop_levels=gone)
+        self._saved_levels = levels
+
+    # --- reloading ---------------------------------------------------------------------
+
+    def _maybe_reload(self) -> None:
+        requested = self.store.take_reload_request()
+        stamp = _stamp(self.rules_path)
+        if requested is None and stamp == self._file_stamp:
+            return
+        self._file_stamp = stamp
+        self.reload(requested_by=requested)
+
+    def reload(self, requested_by: str | None = None) -> bool:
+        """Load the rules file again; True when the new rules took effect."""
+        with self.lock:
+            now = self.clock()
+            cause = f"requested by {requested_by}" if requested_by else "the file changed"
+            try:
+                rules = load_rules(self.rules_path)
+            except ConfigError as exc:
+                problems = [str(p) for p in exc.problems]
+                self.store.append_event("rules_rejected", {
+                    "source": str(self.rules_path), "cause": cause, "problems": problems,
+                    "running_version": self.rules.version}, at=now)
+                log.error("rules file rejected, the running rules stay (%s):\n%s",
+                          self.rules.version, "\n".join(problems))
+                return False
+            if rules.version == self.rules.version:
+                return False
+            old = self.evaluator
+            self.evaluator.advance(now)
+            states = {i.identity: old.instance_state(i) for i in old.instances.values()}
+            fresh = self._warm(rules, now, exclude=set(states))
+            fresh.transitions.clear()
+            kept = fresh.restore(states, old.derived_state(), now)
+            summary = describe_changes(self.rules, rules, kept, len(fresh.instances))
+            previous = self.rules.version
+            self.rules, self.evaluator = rules, fresh
+            self.store.append_event("rules_loaded", {
+                "source": str(self.rules_path), "cause": cause, "rules_version": rules.version,
+                "previous_version": previous, "summary": summary}, at=now)
+            self._record(fresh.recompute(now), reason_extra={"cause": "rules reloaded"})
+            self._save(fresh, force=True)
+            log.warning("rules reloaded (%s -> %s): %s", previous, rules.version, summary)
+            return True
+
+    def safe_tick(self) -> None:
+        """For the scheduler: a store outage is logged, not raised into APScheduler."""
+        try:
+            self.tick()
+        except StoreUnavailable as exc:
+            log.error("rules tick not recorded: %s", exc)
+
+
+def describe_changes(old: Rules, new: Rules, kept: set[str], instances: int) -> str:
+    """What a reload changed, in a sentence."""
+    added = sorted(set(new.protocols) - set(old.protocols))
+    removed = sorted(set(old.protocols) - set(new.protocols))
+    changed = sorted(p for p in set(new.protocols) & set(old.protocols)
+                     if new.protocols[p] != old.protocols[p])
+    parts = []
+    if added:
+        parts.append("added " + ", ".join(added))
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    if changed:
+        parts.append("changed " + ", ".join(changed))
+    if new.overall != old.overall:
+        parts.append("changed overall")
+    if new.catalogue.metrics != old.catalogue.metrics:
+        parts.append("changed the metric catalogue")
+    if new.catalogue.levels != old.catalogue.levels:
+        parts.append("changed the levels")
+    text = "; ".join(parts) or "no change to protocols"
+    return f"{text}; {len(kept)} of {instances} trigger instance(s) kept their state"
+
+
+def _headline(evaluator: Evaluator) -> dict[str, int]:
+    return {name: view.level for name, view in evaluator.derived.items()
+            if view.kind in ("protocol", "overall")}
+
+
+def _public(view: Any) -> dict[str, Any]:
+    return {"level": view.level, "since": view.since, "stale": view.stale, "kind": view.kind,
+            "reason": view.reason}
+
+
+def _stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size
