@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint typecheck bench browser-deps constraints clean
+.PHONY: run test check lint typecheck bench system-deps constraints clean
 
 # The virtual environment, with exactly the versions in constraints.txt (what was tested).
 $(STAMP): pyproject.toml constraints.txt
@@ -18,8 +18,10 @@ run: $(STAMP)
 	$(BIN)/surge run $(ARGS)
 
 ## test: install what the tests need, then run every test (browser tests included)
-test: $(STAMP) browser-deps
+test: $(STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/surge rules check surge_rules.yaml
+	$(BIN)/surge rules test tests/rules/*.yaml
 
 ## check: lint and type-check, then every test
 check: lint typecheck test
@@ -33,17 +35,24 @@ typecheck: $(STAMP)
 ## bench: the benchmarks in bench/ (slow; not part of make test)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/rules.py
 
-# Debian's chromium and chromium-driver for the browser tests: installed with apt when
-# missing and running as root; otherwise say what to install.
-browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+# Debian packages the tests drive for real: chromium and chromium-driver (browser tests)
+# and prometheus (its promtool checks the rules engine). Installed with apt when missing
+# and running as root; otherwise say what to install.
+SYSTEM_DEPS := chromium:chromium chromedriver:chromium-driver promtool:prometheus
+system-deps:
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium and chromium-driver (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	    echo "installing$$missing (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $$missing >/dev/null; \
 	  else \
-	    echo "The browser tests need Debian's chromium and chromium-driver:"; \
-	    echo "  sudo apt-get install chromium chromium-driver"; exit 1; \
+	    echo "The tests need Debian packages:$$missing"; \
+	    echo "  sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
 

@@ -122,13 +122,14 @@ def format_table(result: Backtest) -> str:
              f"{result.samples} samples", ""]
     shown = [t for t in result.transitions if t.level_changed and t.kind in ("protocol", "overall",
                                                                                 "site")]
-    lines.append(f"{'time':<17} {'level of':<20} {'change':<16} why")
+    width = max([len(_level(result, n)) for n in result.rules.catalogue.levels], default=10)
+    lines.append(f"{'time':<17} {'level of':<16} {'from':<{width}}    {'to':<{width}}  why")
     for t in shown:
-        old, new = result.rules.level(t.old), result.rules.level(t.new)
         why = t.reason.get("text") or _drivers_text(result, t)
-        stale = " (stale data)" if t.stale else ""
-        lines.append(f"{_local(t.at, tz):<17} {t.name:<20} {t.old} {old.name[:6]:>6} -> "
-                     f"{t.new}  {why}{stale}  [{new.name}]")
+        stale = " (some data stale)" if t.stale else ""
+        lines.append(f"{_local(t.at, tz):<17} {t.name:<16} "
+                     f"{_level(result, result.rules.level(t.old)):<{width}} -> "
+                     f"{_level(result, result.rules.level(t.new)):<{width}}  {why}{stale}")
     if not shown:
         lines.append("(no change of level)")
     lines += ["", "Time at each level:"]
@@ -158,6 +159,10 @@ def _drivers_text(result: Backtest, t: Transition) -> str:
     if t.reason.get("combine") == "score":
         return f"score {t.reason.get('total', 0):g} from " + ", ".join(drivers)
     return "worst: " + ", ".join(drivers) if drivers else ""
+
+
+def _level(result: Backtest, level: Any) -> str:
+    return f"{level.number} {level.name}"
 
 
 def _span(seconds: float) -> str:
