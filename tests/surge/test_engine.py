@@ -81,7 +81,7 @@ def test_lower_is_worse_applies_at_or_below(tmp_path) -> None:
 
 def test_escalation_exactly_when_for_has_elapsed_even_without_a_sample(tmp_path) -> None:
     rules = one_trigger(tmp_path, "{metric: m.x, levels: {2: 10}, for: 5m}")
-    samples = series("m.x", [0, 12]) + [Sample("m.x", "trust", T0 + 4 * MIN + 30, 13)]
+    samples = [*series("m.x", [0, 12]), Sample("m.x", "trust", T0 + 4 * MIN + 30, 13)]
     evaluator = Evaluator(rules, T0)
     evaluator.run(samples, T0 + 6 * MIN - 0.001)
     assert evaluator.levels()["p"] == 1
@@ -218,7 +218,7 @@ def test_reasons_say_what_set_the_level_and_what_is_pending(tmp_path) -> None:
     rules = one_trigger(tmp_path, "{metric: m.x, levels: {2: 10, 3: 25}, for: 5m}")
     evaluator = Evaluator(rules, T0)
     out = evaluator.run(series("m.x", [12] * 7 + [27] * 4), T0 + 10 * MIN)
-    up = [t for t in out if t.name == "p/m.x" and t.level_changed][0]
+    up = next(t for t in out if t.name == "p/m.x" and t.level_changed)
     assert up.reason["text"] == "m.x >= 10 for 5m (now 12)"
     assert up.reason["threshold"] == 10 and up.reason["direction"] == "up"
     now = evaluator.explain()["p/m.x"].reason
