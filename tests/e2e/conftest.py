@@ -70,10 +70,10 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "SURGE_RULES": str(REPO / "surge_rules.yaml"), **extra}
 
 
-def start_surge(data_dir: Path, port: int, *args: str) -> SurgeRun:
+def start_surge(data_dir: Path, port: int, *args: str, **env: str) -> SurgeRun:
     process = subprocess.Popen(
         [SURGE, "run", "--data-dir", str(data_dir), "--port", str(port), *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(**env))
     run = SurgeRun(data_dir, port, process)
 
     def pump() -> None:
