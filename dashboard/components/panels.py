@@ -1,4 +1,5 @@
-"""A function's panel on the overview: its metrics (value, sparkline, age) and handover table."""
+"""A function's panel on the overview: its calculated level, its metrics (value, sparkline,
+age) and, for A&E, the handover table with each hospital's calculated level."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 
 from dash import dcc, html
 
+from dashboard.components.levels import panel_head, site_level
 from dashboard.data import (
     SPARK_WINDOW,
     HandoverTable,
@@ -35,7 +37,7 @@ def function_panel(view: PanelView, now: float) -> html.Section:
         body.append(_handover(view.handover))
     wide = view.handover is not None  # the handover table needs room beside the metrics
     return html.Section(
-        [html.H2(view.function.label, className="panel-title"),
+        [panel_head(view.function.label, view.level),
          html.Div([_metric(m, now, key=True) for m in key], className="metrics-key"),
          html.Div(body, className="panel-body" + (" with-table" if wide else ""))],
         id=f"panel-{view.function.id}",
@@ -103,13 +105,20 @@ def _cell(reading: Reading) -> html.Td:
 
 
 def _handover(table: HandoverTable) -> html.Div:
-    head = html.Tr([html.Th("Hospital")] + [html.Th(h, className="num") for _, h in table.columns])
+    with_levels = any(row.level is not None for row in table.rows)
+    level_head = [html.Th("Calculated level")] if with_levels else []
+    head = html.Tr([html.Th("Hospital")] + level_head +
+                   [html.Th(h, className="num") for _, h in table.columns])
     rows = []
     for row in table.rows:
         name: list = [row.site.name]
         if row.worst:
             name = [html.Span("▲ WORST", className="worst-label"), row.site.name]
-        rows.append(html.Tr([html.Td(name, className="site")] + [_cell(c) for c in row.cells],
+        level = [site_level(row.level)] if row.level is not None else []
+        if with_levels and row.level is None:
+            level = [html.Td()]
+        rows.append(html.Tr([html.Td(name, className="site")] + level +
+                            [_cell(c) for c in row.cells],
                             id=f"handover-{row.site.code}",
                             className="worst" if row.worst else None))
     return html.Div(className="handover", children=[

@@ -1,10 +1,12 @@
-"""The status bar at the top of a wall screen: the time, and every failure, loudly."""
+"""The status bar at the top of a wall screen: the trust's calculated level, the time, and
+every failure, loudly."""
 
 from __future__ import annotations
 
 from dash import html
 
-from dashboard.data import StatusView
+from dashboard.components.levels import overall_level
+from dashboard.data import OVERALL, StatusView, missing_level
 
 __all__ = ["config_error_banner", "loading_status", "status_bar"]
 
@@ -26,10 +28,12 @@ def _banner(text: str, detail: str | None = None, *, kind: str = "critical",
     return html.Div(children, className=f"banner banner-{kind}", role="alert", **props)
 
 
-def _line(title: str, updated: str, date: str, chips: list) -> html.Div:
+def _line(title: str, updated: str, date: str, chips: list,
+          level: html.Div | None = None) -> html.Div:
     return html.Div(className="status-line", children=[
         html.Div(className="status-title", children=[
             html.Span("SURGE", className="brand"), html.Span(title, className="page-name")]),
+        *([level] if level is not None else []),
         html.Div(className="status-time", children=[
             html.Span(updated, className="status-updated"),
             html.Span(date, className="status-date")]),
@@ -51,7 +55,8 @@ def status_bar(status: StatusView, title: str = "Overview",
             chips.append(_chip(f"FEEDS {healthy}/{status.feeds_total} OK", not problems))
         running = status.worker == "running"
         chips.append(_chip("WORKER RUNNING" if running else "WORKER STOPPED", running))
-    children: list = [_line(title, status.updated, status.date, chips)]
+    children: list = [_line(title, status.updated, status.date, chips,
+                            overall_level(status.level))]
     if not store_ok:
         detail = status.store_error or ""
         if last_live:
@@ -70,7 +75,8 @@ def status_bar(status: StatusView, title: str = "Overview",
 def config_error_banner(updated: str, date: str, error: Exception) -> list:
     """The status bar when the rules file or settings are broken: nothing can be shown."""
     return [
-        _line("Overview", updated, date, [_chip("CONFIGURATION BROKEN", False)]),
+        _line("Overview", updated, date, [_chip("CONFIGURATION BROKEN", False)],
+              overall_level(missing_level(OVERALL, "the configuration is broken"))),
         _banner("CONFIGURATION BROKEN — no figures can be shown until it is fixed",
                 banner_id="banner-config"),
     ]

@@ -1,8 +1,8 @@
 """Overview ("/"): each function's figures, trend and age, for control-room wall screens.
 
 The layout is a skeleton; one callback, fired at load and then every SURGE_REFRESH, reads
-the store once (latest values, all sparkline series, feed health, worker heartbeat) and
-rebuilds the status bar and the four panels.
+the store once (latest values, all sparkline series, feed health, worker heartbeat, the
+levels the rules engine published) and rebuilds the status bar and the four panels.
 """
 
 from __future__ import annotations
@@ -64,10 +64,11 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
 
 
 def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
-    """One read of everything the overview shows (latest, sparklines, feeds, worker)."""
+    """One read of everything the overview shows (latest, sparklines, feeds, worker, levels)."""
     latest = store.latest()
     series = store.series(sparkline_series(catalogue), now - SPARK_WINDOW, now)
-    return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now)
+    return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now,
+                          levels=store.levels())
 
 
 def refresh_overview(context: DashboardContext, previous: Mapping[str, Any]) -> tuple:

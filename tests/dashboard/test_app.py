@@ -6,6 +6,7 @@ The refresh callback is called the way the browser calls it: a POST to
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,3 +254,139 @@ def test_the_module_exposes_a_server_for_gunicorn() -> None:
     assert module.server.extensions["surge"] is not None
 
 
+
+
+# --- calculated levels ------------------------------------------------------------------
+
+
+def publish(store: Store, levels: dict[str, dict[str, Any]]) -> None:
+    """Levels as the rules engine publishes them."""
+    store.save_engine({}, levels={name: json.dumps(value) for name, value in levels.items()})
+
+
+def level(n: int, drivers: list[str] | None = None, *, kind: str = "protocol",
+          stale: bool = False, since: float = NOW - 3600) -> dict[str, Any]:
+    return {"level": n, "since": since, "stale": stale, "kind": kind,
+            "reason": {"combine": "max", "drivers": drivers or []}}
+
+
+def waiting_trigger(n: int, value: float, threshold: float | None,
+                    pending: dict | None = None) -> dict[str, Any]:
+    reason: dict[str, Any] = {"metric": "calls.waiting", "value": value, "compares": ">=",
+                              "threshold": threshold, "candidate": n, "stale": False,
+                              "for": 300, "clear_for": 900, "text": "calls.waiting"}
+    if pending:
+        reason["pending"] = pending
+    return {"level": n, "since": NOW - 3600, "stale": False, "kind": "trigger",
+            "reason": reason}
+
+
+def badge(node: Any, element_id: str) -> tuple[str, str, str, str]:
+    """(data-level, data-stale, data-state, text) of a level badge."""
+    found = by_id(node, element_id)
+    props = found["props"]
+    return props["data-level"], props["data-stale"], props["data-state"], text(found)
+
+
+def test_refresh_shows_the_calculated_levels(app: Dash, store: Store,
+                                             catalogue: Catalogue) -> None:
+    store.heartbeat({"pid": 1}, at=NOW)
+    since = NOW - 3600
+    publish(store, {
+        "overall": level(3, ["call_handling"], kind="overall", since=since),
+        "call_handling": level(3, ["call_handling/calls.waiting"], since=since),
+        "call_handling/calls.waiting": waiting_trigger(3, 41, 30),
+        "ae": level(2), "ae@RVJ": level(2, kind="site"), "ae@RK9": level(4, kind="site"),
+        "pts": level(1, stale=True),
+        "clinical_triage": level(1),
+        "clinical_triage/triage.waiting": {
+            "level": 1, "since": NOW, "stale": False, "kind": "trigger",
+            "reason": {"metric": "triage.waiting", "value": 80, "compares": ">=",
+                       "threshold": None, "candidate": 2, "stale": False, "for": 600,
+                       "pending": {"level": 2, "direction": "up", "held": 250,
+                                   "needed": 600, "threshold": 50}}},
+    })
+    out = refresh(app)
+    status, panels = out["status-bar"]["children"], out["overview-panels"]["children"]
+    hhmm = local_time(since, catalogue.timezone, seconds=False)
+
+    data_level, stale, state, overall = badge(status, "level-overall")
+    assert (data_level, stale, state) == ("3", "false", "live")
+    assert overall == "CALCULATED LEVEL3—Severe pressure"
+    assert by_id(status, "level-overall")["props"]["style"] == {
+        "backgroundColor": "#e0700b", "color": "#111111"}
+    bar = text(status)
+    assert f"Trust level, calculated (advice) · since {hhmm}" in bar
+    assert "Set by 999 call handling" in bar
+    assert "declared" not in bar.lower()
+
+    assert badge(panels, "level-call_handling")[:3] == ("3", "false", "live")
+    call_handling = text(by_id(panels, "panel-call_handling"))
+    assert "3Severe pressure" in call_handling and f"calculated · since {hhmm}" in call_handling
+    assert "999 calls waiting ≥ 30 calls for 5m (now 41 calls)" in call_handling
+
+    triage = text(by_id(panels, "panel-clinical_triage"))
+    assert "▲ 2 Moderate pressure pending: Incidents awaiting clinical assessment ≥ 50 " \
+           "incidents for 4m of 10m" in triage
+
+    assert badge(panels, "level-pts") == ("1", "true", "stale",
+                                          "1Steady stateSTALE DATA — level held")
+    assert by_id(panels, "level-pts")["props"]["style"] is None  # hatched, not green
+    assert badge(panels, "level-ae-RVJ")[:3] == ("2", "false", "live")
+    assert "Extreme pressure" in text(by_id(panels, "handover-RK9"))
+    assert badge(panels, "level-ae-RD1")[0] == "none"
+    assert "Calculated level" in text(by_id(panels, "handover-table"))
+
+
+def test_no_published_levels_say_level_not_available(app: Dash, store: Store) -> None:
+    store.heartbeat({"pid": 1}, at=NOW)
+    out = refresh(app)
+    status, panels = out["status-bar"]["children"], out["overview-panels"]["children"]
+    assert badge(status, "level-overall")[2:] == ("missing", "CALCULATED LEVELNOT AVAILABLE")
+    assert "the rules engine has not published any levels yet" in text(status)
+    for function in ("call_handling", "clinical_triage", "ae", "pts"):
+        assert badge(panels, f"level-{function}") == ("none", "false", "missing",
+                                                      "LEVEL NOT AVAILABLE")
+    assert badge(panels, "level-ae-RVJ")[2:] == ("missing", "NO LEVEL")  # a compact cell
+
+
+def test_levels_are_not_live_when_the_worker_has_stopped(app: Dash, store: Store) -> None:
+    publish(store, {"overall": level(2, ["ae"], kind="overall"), "ae": level(2)})
+    out = refresh(app)
+    assert badge(out["status-bar"]["children"], "level-overall") == (
+        "2", "false", "not-live",
+        "CALCULATED LEVEL2—Moderate pressureNOT UPDATING — worker stopped")
+    assert "NOT UPDATING" in text(by_id(out["overview-panels"]["children"], "level-ae"))
+
+
+def test_an_unreachable_store_shows_no_level() -> None:
+    app = create_app(settings(), Store.connect("redis://127.0.0.1:1"), clock=lambda: NOW)
+    out = refresh(app)
+    status = out["status-bar"]["children"]
+    assert badge(status, "level-overall")[:3] == ("none", "false", "missing")
+    assert "data store unreachable" in text(status)
+    panels = out["overview-panels"]["children"]
+    assert badge(panels, "level-ae")[2] == "missing"
+    kept = refresh(app, previous={"uk": "14:03:17", "live_uk": "14:03:17"})
+    assert badge(kept["status-bar"]["children"], "level-overall")[2] == "missing"
+    assert kept["overview-panels"]["className"] == "panels not-live"  # greyed, NOT LIVE
+
+
+def test_a_broken_rules_file_shows_no_level(tmp_path: Path, store: Store) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\n")
+    app = create_app(Settings(rules=rules), store, clock=lambda: NOW)
+    status = refresh(app)["status-bar"]["children"]
+    assert badge(status, "level-overall")[2] == "missing"
+    assert "the configuration is broken" in text(status)
+
+
+def test_a_refresh_reads_the_levels_with_one_command(app: Dash, store: Store) -> None:
+    store.heartbeat({"pid": 1}, at=NOW)
+    publish(store, {"overall": level(2, ["ae"], kind="overall"), "ae": level(2)})
+    store.client.config_resetstat()
+    refresh(app)
+    stats = store.client.info("commandstats")
+    # latest values, the worker's heartbeat and the levels; no feeds are registered
+    assert stats["cmdstat_hgetall"]["calls"] == 3
+    assert "cmdstat_hget" not in stats and "cmdstat_hmget" not in stats
