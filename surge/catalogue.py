@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +40,7 @@ TOP_LEVEL_KEYS = ("version", "timezone", "levels", "functions", "sites", "metric
 _METRIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _SITE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_DUPLICATE_VALUE = re.compile(r'(found duplicate key "[^"\n]*") with value ".*$', re.S)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def read_document(path: str | Path) -> Node:
     """The root node of a rules file; ConfigError for anything YAML cannot give us sensibly."""
     try:
         root = load_yaml(path)
+    except ConfigError as err:
+        raise ConfigError([_tidy(p) for p in err.problems]) from None
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         # A few malformed values (!!float abc, !!bool maybe, a bare !!int, deep nesting)
         # escape ruamel as these rather than as YAML errors.
@@ -148,6 +151,14 @@ def read_document(path: str | Path) -> Node:
                                               "file: write the keys out in full", line, col)
                            for line, col in merges])
     return root
+
+
+def _tidy(problem: Problem) -> Problem:
+    """A duplicate key without ruamel's dump of both values (a whole protocol, say)."""
+    message = _DUPLICATE_VALUE.sub(r"\1", problem.message)
+    if message == problem.message:
+        return problem
+    return replace(problem, message=message + ": a name may be used only once here")
 
 
 def _merge_keys(root: object) -> list[tuple[int, int]]:
@@ -192,8 +203,11 @@ def read_catalogue(reader: Reader, root: Node, digest: str) -> tuple[Catalogue |
     levels = _levels(reader, top["levels"]) if "levels" in top else ()
     functions = _functions(reader, top["functions"]) if "functions" in top else ()
     sites = _sites(reader, top["sites"]) if "sites" in top else {}
-    metrics = (_metrics(reader, top["metrics"], {f.id for f in functions})
-               if "metrics" in top else {})
+    # A function written but broken is not reported again by each metric naming it.
+    written = top["functions"].value if "functions" in top else None
+    function_ids = ({str(k) for k in written} if isinstance(written, CommentedMap)
+                    else {f.id for f in functions})
+    metrics = _metrics(reader, top["metrics"], function_ids) if "metrics" in top else {}
     catalogue = Catalogue(reader.source, digest, timezone, levels, functions, sites, metrics)
     return catalogue, top
 
@@ -283,9 +297,9 @@ def _metrics(reader: Reader, node: Node, function_ids: set[str]) -> dict[str, Me
         if f is None or any(k not in f for k in required):
             continue
         function = f["function"].value
-        if function not in function_ids:
-            hint = did_you_mean(function, sorted(function_ids))
-            reader.error(f["function"], f"unknown function {function!r}{hint}")
+        if not isinstance(function, str) or function not in function_ids:
+            hint = did_you_mean(function, sorted(function_ids)) if isinstance(function, str) else ""
+            reader.error(f["function"], f"unknown function {_brief(function)}{hint}")
         label = reader.string(f["label"], "a label")
         unit = f["unit"].value if isinstance(f["unit"].value, str) else None
         if unit is None:

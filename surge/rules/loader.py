@@ -111,7 +111,8 @@ class _Known:
                              at_key=at_key)
                 return None
             return int(value)
-        if self.level_keys is None or (_is_int(value) and value in self.level_keys):
+        if (self.level_keys is None or not self.numbers
+                or (_is_int(value) and value in self.level_keys)):
             return None  # the levels section, or this level, has a problem of its own
         if _is_int(value):
             reader.error(node, f"there is no level {value} (the levels are {self.listed()})",
@@ -127,7 +128,7 @@ class _Known:
             return None
         metric = self.catalogue.metrics.get(node.value)
         if metric is None and self.metric_keys is not None and node.value not in self.metric_keys:
-            hint = did_you_mean(node.value, self.metric_keys)
+            hint = did_you_mean(node.value, sorted(self.metric_keys))
             reader.error(node, f"unknown metric {node.value!r}{hint}")
         return metric
 
@@ -416,7 +417,7 @@ def _site_list(reader: Reader, known: _Known, node: Node, metric: Metric | None)
         site = known.catalogue.sites.get(code) if isinstance(code, str) else None
         if site is None:
             if known.site_keys is not None and str(code) not in known.site_keys:
-                hint = did_you_mean(code, known.site_keys)
+                hint = did_you_mean(code, sorted(known.site_keys))
                 reader.error(item, f"unknown site {_brief(code)}{hint}")
             continue
         if site.code in codes:

@@ -334,9 +334,9 @@ def test_explicit_trigger_ids_must_be_unique(tmp_path: Path) -> None:
 
 
 def test_duplicate_protocol_ids_are_a_yaml_error(tmp_path: Path) -> None:
-    found = problem(tmp_path, BASE + "  call_handling:\n    label: again\n")
-    assert found.startswith("28:3: YAML syntax: while constructing a mapping")
-    assert 'found duplicate key "call_handling"' in found
+    assert problem(tmp_path, BASE + "  call_handling:\n    label: again\n") == (
+        '28:3: YAML syntax: while constructing a mapping found duplicate key "call_handling": '
+        'a name may be used only once here')
 
 
 def test_a_protocol_without_triggers(tmp_path: Path) -> None:
@@ -612,8 +612,8 @@ def test_two_megabytes_of_nonsense(tmp_path: Path) -> None:
     noise = "".join(random.Random(0).choices(string.printable, k=2_000_000))
     found = problems(tmp_path, noise)
     assert len(found) == 1 and "YAML syntax" in found[0]
-    words = "surge level calls waiting hospital ambulance handover queue stack ".split()
-    found = problems(tmp_path, "\n".join(" ".join(words) for _ in range(2_000_000 // 80)))
+    prose = "surge level calls waiting hospital ambulance handover queue stack\n"
+    found = problems(tmp_path, prose * (2_000_000 // len(prose)))
     assert found == ["1:1: expected a mapping, got 'surge level calls waiting hospital ambulance "
                      "hand...': a rules file starts with version: 1, then levels, functions, "
                      "sites and metrics"]
