@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from surge.auth import ensure_demo_login
 from surge.catalogue import Catalogue, load_catalogue
 from surge.errors import StoreUnavailable, SurgeError
 from surge.settings import Settings
@@ -108,10 +109,13 @@ def run(**options: Any) -> None:
         assert url is not None
         settings = replace(settings, redis_url=url)
         store = _open_checked(settings)
+        first_login = ensure_demo_login(store, _base_url(settings))
         worker = _start_worker(settings, store, catalogue)
         try:
             web.attach(settings, store)
             web.start()
+            if first_login:
+                _print_first_login(*first_login)
             where = "embedded store in " + str(settings.data_dir) if embedded else redact_url(url)
             click.echo(f"Surge is running on http://{_display_host(settings.host)}:"
                        f"{settings.port}/  (store: {where}; Ctrl-C to stop)")
@@ -276,6 +280,23 @@ def _check_port_free(host: str, port: int) -> None:
             raise SurgeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _base_url(settings: Settings) -> str:
+    return f"http://{_display_host(settings.host)}:{settings.port}"
+
+
+def _print_first_login(user: str, password: str, url: str) -> None:
+    """The demo login created on first start, shown once in a box that stands out."""
+    lines = ["First start: an admin login was created",
+             f"  user: {user}  password: {password}",
+             f"  (change it with: surge users reset-password {user})",
+             f"Wall screen URL: {url}"]
+    width = max(len(line) for line in lines) + 2
+    click.secho("+" + "-" * width + "+", fg="yellow", bold=True)
+    for line in lines:
+        click.secho(f"| {line:<{width - 1}}|", fg="yellow", bold=True)
+    click.secho("+" + "-" * width + "+", fg="yellow", bold=True)
+
+
 def _display_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
@@ -344,6 +365,7 @@ def _print_status(report: dict[str, Any]) -> None:
 
 
 def _register_subcommands() -> None:
+    import surge.cli_auth  # registers `surge users`, `surge screens`, `surge audit`
     import surge.cli_rules  # noqa: F401  (registers `surge rules ...` and `surge explain`)
 
 

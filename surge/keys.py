@@ -15,6 +15,16 @@
 |   and "i:{trigger identity}" per trigger instance; kept so a restart continues exactly        |
 | surge:levels                        | hash   | rules engine       | every level now, with reasons |
 | surge:engine:reload                 | string | `surge rules reload` | deleted when the worker acts |
+| surge:user:{name}                   | hash   | surge.auth.users   | kept; never deleted (disabled)  |
+|   role, disabled, created, password_changed, epoch, and "hash": the argon2 hash, never the password |
+| surge:users                         | set    | surge.auth.users   | names of every user           |
+| surge:screen:{name}                 | hash   | surge.auth.screens | kept (revoked: until name reused) |
+|   created, token_sha256, last_seen, last_address, revoked, revoked_at; never the token itself |
+| surge:screens                       | set    | surge.auth.screens | names of every screen         |
+| surge:screen-token:{sha256 hex}     | string | surge.auth.screens | screen name; deleted on revoke |
+
+Audit entries are events of kind "audit" in surge:events (surge.auth.audit), so they are kept
+with the timeline and nothing edits or deletes them.
 """
 
 from __future__ import annotations
@@ -29,11 +39,16 @@ __all__ = [
     "META",
     "QUARANTINE",
     "RELOAD",
+    "SCREENS",
+    "USERS",
     "WORKER",
     "chunk",
     "feed",
+    "screen",
+    "screen_token",
     "series_field",
     "split_series_field",
+    "user",
 ]
 
 PREFIX = "surge:"
@@ -46,6 +61,8 @@ META = PREFIX + "meta"
 ENGINE = PREFIX + "engine"
 LEVELS = PREFIX + "levels"
 RELOAD = PREFIX + "engine:reload"
+USERS = PREFIX + "users"
+SCREENS = PREFIX + "screens"
 DAY_MS = 86_400_000
 
 
@@ -65,3 +82,16 @@ def split_series_field(field: str) -> tuple[str, str]:
 
 def feed(name: str) -> str:
     return f"{PREFIX}feed:{name}"
+
+
+def user(name: str) -> str:
+    return f"{PREFIX}user:{name}"
+
+
+def screen(name: str) -> str:
+    return f"{PREFIX}screen:{name}"
+
+
+def screen_token(digest: str) -> str:
+    """The key mapping a screen token's sha256 (hex) to the screen's name."""
+    return f"{PREFIX}screen-token:{digest}"

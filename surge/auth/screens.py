@@ -1,0 +1,153 @@
+"""Wall screens: read-only sign-in by a long random token in a URL, revocable at once.
+
+Only the token's sha256 is stored, so a copy of the database cannot open a screen. A screen
+signs in with the viewer role and does not expire with the idle timeout; revoking it deletes
+its token, so the next request that presents the token gets None from ``resolve``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from surge import keys
+from surge.auth.audit import Actor, record, screen_url
+from surge.configfile import did_you_mean
+from surge.errors import SurgeError
+from surge.store import Store
+
+__all__ = ["SEEN_EVERY", "Screen", "Screens", "screen_url"]
+
+SEEN_EVERY = 30.0  # seconds between writes of last_seen/last_address for one screen
+MAX_NAME = 80
+MAX_TOKEN = 200  # real tokens are 43 characters; anything far longer is not worth hashing
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    created: float
+    last_seen: float | None
+    last_address: str | None
+    revoked: bool
+    revoked_at: float | None
+
+
+class Screens:
+    """Adds, lists, revokes and resolves wall screens; changes are audited."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def add(self, name: str, *, by: Actor) -> str:
+        """A new screen; returns its token, which is shown once and never stored."""
+        name = _check_name(name)
+        token = secrets.token_urlsafe(32)
+        digest = _digest(token)
+        now = self.clock()
+        key = keys.screen(name)
+        fields = {"created": f"{now:.3f}", "token_sha256": digest, "revoked": "0",
+                  "created_by": by.user}
+
+        def create(pipe: Any) -> None:
+            if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
+                raise SurgeError(f"a screen named {name!r} already exists; revoke it first "
+                                 f"or choose another name")
+            pipe.multi()
+            pipe.delete(key)  # a revoked screen of the same name is replaced
+            pipe.hset(key, mapping=fields)
+            pipe.sadd(keys.SCREENS, name)
+            pipe.set(keys.screen_token(digest), name)
+
+        self.store._call(self.store.client.transaction, create, key)
+        record(self.store, "screen_added", by, at=now, screen=name)
+        return token
+
+    def list(self) -> list[Screen]:
+        client = self.store.client
+        names = sorted(n.decode() for n in self.store._call(client.smembers, keys.SCREENS))
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(keys.screen(name))
+        rows = self.store._call(pipe.execute)
+        return [_screen(name, _decode(row)) for name, row in zip(names, rows, strict=True) if row]
+
+    def get(self, name: str) -> Screen | None:
+        row = self._row(name)
+        return _screen(name, row) if row else None
+
+    def is_live(self, name: str) -> bool:
+        screen = self.get(name)
+        return screen is not None and not screen.revoked
+
+    def revoke(self, name: str, *, by: Actor) -> Screen:
+        """End the screen now: its token stops working on the next request."""
+        row = self._row(name)
+        if not row:
+            known = [s.name for s in self.list()]
+            raise SurgeError(f"unknown screen {name!r}{did_you_mean(name, known)}")
+        if row.get("revoked") == "1":
+            return _screen(name, row)
+        now = self.clock()
+        pipe = self.store.client.pipeline(transaction=True)
+        pipe.hset(keys.screen(name), mapping={"revoked": "1", "revoked_at": f"{now:.3f}"})
+        pipe.delete(keys.screen_token(row["token_sha256"]))
+        self.store._call(pipe.execute)
+        record(self.store, "screen_revoked", by, at=now, screen=name)
+        return _screen(name, self._row(name))
+
+    def resolve(self, token: str, *, address: str) -> Screen | None:
+        """The live screen this token opens, noting when and from where it was last seen
+        (at most every SEEN_EVERY seconds); None for an unknown or revoked token."""
+        if not token or len(token) > MAX_TOKEN:
+            return None
+        digest = _digest(token)
+        name = self.store._call(self.store.client.get, keys.screen_token(digest))
+        if name is None:
+            return None
+        name = name.decode()
+        row = self._row(name)
+        if (not row or row.get("revoked") == "1"
+                or not hmac.compare_digest(row.get("token_sha256", ""), digest)):
+            return None
+        now = self.clock()
+        last = float(row["last_seen"]) if "last_seen" in row else None
+        if last is None or now - last >= SEEN_EVERY:
+            seen = {"last_seen": f"{now:.3f}", "last_address": address}
+            self.store._call(self.store.client.hset, keys.screen(name), mapping=seen)
+            row.update(seen)
+        return _screen(name, row)
+
+    def _row(self, name: str) -> dict[str, str]:
+        return _decode(self.store._call(self.store.client.hgetall, keys.screen(name)))
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise SurgeError(f"invalid screen name {name!r}: use 1 to {MAX_NAME} printable "
+                         f"characters, such as \"Strategic cell wall\"")
+    return name
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _screen(name: str, row: dict[str, str]) -> Screen:
+    def num(key: str) -> float | None:
+        return float(row[key]) if key in row else None
+
+    return Screen(name=name, created=float(row.get("created", 0)), last_seen=num("last_seen"),
+                  last_address=row.get("last_address"), revoked=row.get("revoked") == "1",
+                  revoked_at=num("revoked_at"))

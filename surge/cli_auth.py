@@ -1,0 +1,254 @@
+"""The ``surge users``, ``surge screens`` and ``surge audit`` commands.
+
+Each change is made as the admin ``cli:{os user}`` from address ``local`` and audited.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from surge.auth import Actor, Screens, Users, audit_events, screen_url
+from surge.auth.users import check_password
+from surge.cli import _display_host, _settings, friendly_errors, main, store_options
+from surge.cli_rules import parse_time
+from surge.errors import SurgeError
+from surge.store import Store, utc_iso
+
+__all__ = ["audit", "screens", "users"]
+
+UK = ZoneInfo("Europe/London")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+stdin_option = click.option("--password-stdin", is_flag=True,
+                            help="Read the password from the first line of standard input "
+                                 "instead of prompting.")
+
+
+@main.group()
+def users() -> None:
+    """Add, list and change the users who sign in to the dashboard."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help="viewer, duty_manager, commander or admin.")
+@stdin_option
+@store_options
+@friendly_errors
+def users_add(name: str, role: str, password_stdin: bool, **options: Any) -> None:
+    """Add a user; the password is prompted for (twice, hidden) unless --password-stdin."""
+    people = Users(_open(options))
+    people.check_new(name, role)  # say what is wrong before asking for a password
+    user = people.add(name, role, _password(name, password_stdin), by=_actor())
+    click.echo(f"Added user {user.name} ({user.role}).")
+
+
+@users.command("list")
+@json_option
+@store_options
+@friendly_errors
+def users_list(as_json: bool, **options: Any) -> None:
+    """Every user with role, status, and when created and when the password last changed."""
+    rows = Users(_open(options)).list()
+    if as_json:
+        click.echo(json.dumps([{"name": u.name, "role": u.role, "disabled": u.disabled,
+                                "created": utc_iso(u.created),
+                                "password_changed": utc_iso(u.password_changed)}
+                               for u in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No users yet: add one with `surge users add NAME --role ROLE`.")
+        return
+    click.echo(f"{'user':<24} {'role':<13} {'status':<9} {'created (UK)':<20} password changed (UK)")
+    for u in rows:
+        click.echo(f"{u.name:<24} {u.role:<13} {'disabled' if u.disabled else 'active':<9} "
+                   f"{_uk(u.created):<20} {_uk(u.password_changed)}")
+
+
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role")
+@store_options
+@friendly_errors
+def users_set_role(name: str, role: str, **options: Any) -> None:
+    """Change a user's role; their signed-in sessions end."""
+    people = Users(_open(options))
+    before = people.require(name)
+    user = people.set_role(name, role, by=_actor())
+    if before.role == user.role:
+        click.echo(f"{name} is already {role}; nothing changed.")
+    else:
+        click.echo(f"{name} is now {user.role} (was {before.role}); their sessions have ended.")
+
+
+@users.command("disable")
+@click.argument("name")
+@store_options
+@friendly_errors
+def users_disable(name: str, **options: Any) -> None:
+    """Stop a user signing in; their signed-in sessions end. The user is kept for the audit."""
+    people = Users(_open(options))
+    was = people.require(name).disabled
+    people.disable(name, by=_actor())
+    click.echo(f"{name} was already disabled; nothing changed." if was else
+               f"{name} is disabled; their sessions have ended.")
+
+
+@users.command("enable")
+@click.argument("name")
+@store_options
+@friendly_errors
+def users_enable(name: str, **options: Any) -> None:
+    """Let a disabled user sign in again."""
+    people = Users(_open(options))
+    was = people.require(name).disabled
+    people.enable(name, by=_actor())
+    click.echo(f"{name} is enabled." if was else f"{name} was not disabled; nothing changed.")
+
+
+@users.command("reset-password")
+@click.argument("name")
+@stdin_option
+@store_options
+@friendly_errors
+def users_reset_password(name: str, password_stdin: bool, **options: Any) -> None:
+    """Set a new password; the user's signed-in sessions end."""
+    people = Users(_open(options))
+    people.require(name)  # say so before asking for a password
+    people.reset_password(name, _password(name, password_stdin), by=_actor())
+    click.echo(f"Password of {name} changed; their sessions have ended.")
+
+
+@main.group()
+def screens() -> None:
+    """Wall screens: read-only dashboards signed in by a secret URL."""
+
+
+@screens.command("add")
+@click.argument("name")
+@click.option("--base-url", help="Address of the dashboard as the screen will reach it "
+              "[default http://SURGE_HOST:SURGE_PORT].")
+@store_options
+@friendly_errors
+def screens_add(name: str, base_url: str | None, **options: Any) -> None:
+    """Add a wall screen and print the URL to open on it (shown only this once)."""
+    settings = _settings(**options)
+    base = base_url or f"http://{_display_host(settings.host)}:{settings.port}"
+    token = Screens(_open(options)).add(name, by=_actor())
+    click.echo(f"Added screen {name.strip()!r}. Open this URL on the screen (it is shown only "
+               f"once; anyone who has it can view Surge until you run `surge screens revoke`):")
+    click.echo(screen_url(base, token))
+
+
+@screens.command("list")
+@json_option
+@store_options
+@friendly_errors
+def screens_list(as_json: bool, **options: Any) -> None:
+    """Every screen: when it was last seen and from which address, and whether revoked."""
+    rows = Screens(_open(options)).list()
+    if as_json:
+        click.echo(json.dumps([{"name": s.name, "created": utc_iso(s.created),
+                                "last_seen": utc_iso(s.last_seen) if s.last_seen else None,
+                                "last_address": s.last_address, "revoked": s.revoked,
+                                "revoked_at": utc_iso(s.revoked_at) if s.revoked_at else None}
+                               for s in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No screens yet: add one with `surge screens add NAME`.")
+        return
+    click.echo(f"{'screen':<30} {'last seen (UK)':<20} {'address':<20} status")
+    for s in rows:
+        status = f"revoked {_uk(s.revoked_at)}" if s.revoked else "live"
+        click.echo(f"{s.name:<30} {_uk(s.last_seen) if s.last_seen else 'never':<20} "
+                   f"{s.last_address or '-':<20} {status}")
+
+
+@screens.command("revoke")
+@click.argument("name")
+@store_options
+@friendly_errors
+def screens_revoke(name: str, **options: Any) -> None:
+    """End a screen's access now: it shows a "revoked" page on its next refresh."""
+    boards = Screens(_open(options))
+    before = boards.get(name)
+    boards.revoke(name, by=_actor())
+    click.echo(f"{name} was already revoked; nothing changed." if before and before.revoked
+               else f"Revoked screen {name!r}.")
+
+
+@main.command()
+@click.option("--from", "start", help="From: ISO time (UTC unless it has an offset), a date, "
+              "or a duration ago such as 7d.")
+@click.option("--to", "end", help="To: as --from; default now.")
+@click.option("--user", help="Only what this user did, or what was done to them.")
+@json_option
+@store_options
+@friendly_errors
+def audit(start: str | None, end: str | None, user: str | None, as_json: bool,
+          **options: Any) -> None:
+    """The audit trail: sign-ins and every change, with who, role, address and when."""
+    now = time.time()
+    t1 = parse_time(start, now, "--from") if start else None
+    t2 = parse_time(end, now, "--to") if end else None
+    if t1 is not None and t2 is not None and t2 < t1:
+        raise SurgeError("--to must be later than --from")
+    events = audit_events(_open(options), t1, t2, user)
+    if as_json:
+        click.echo(json.dumps([{"id": e.id, "at": utc_iso(e.at), **e.data} for e in events],
+                              indent=2, default=str))
+        return
+    if not events:
+        click.echo("No audit entries match.")
+        return
+    click.echo(f"{'time (UK)':<24} {'user':<20} {'role':<13} {'address':<16} {'action':<18} details")
+    for e in events:
+        d = dict(e.data)
+        who, role, address, action = (str(d.pop(k, "")) for k in ("user", "role", "address",
+                                                                    "action"))
+        details = " ".join(f"{k}={v}" for k, v in d.items())
+        click.echo(f"{_uk(e.at, zone=True):<24} {who:<20} {role or '-':<13} {address:<16} "
+                   f"{action:<18} {details}".rstrip())
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _open(options: dict[str, Any]) -> Store:
+    from surge.context import open_store
+
+    store = open_store(_settings(**options))
+    store.ping()
+    return store
+
+
+def _actor() -> Actor:
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        who = "unknown"
+    return Actor(f"cli:{who}", "admin", "local")
+
+
+def _password(name: str, from_stdin: bool) -> str:
+    """A new password from stdin's first line or a hidden prompt (twice), checked."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"New password for {name}", hide_input=True,
+                                confirmation_prompt="Repeat the password")
+    check_password(name, password)
+    return password
+
+
+def _uk(ts: float | None, zone: bool = False) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UK).strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if zone else ""))
