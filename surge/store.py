@@ -260,6 +260,16 @@ class Store:
         event_id = self._call(self.client.xadd, keys.EVENTS, fields)
         return event_id.decode()
 
+    def append_events(self, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> None:
+        """Append several (kind, data, at) events in one round trip, in order."""
+        if not events:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        for kind, data, at in events:
+            pipe.xadd(keys.EVENTS, {"kind": kind, "at": f"{at:.3f}",
+                                    "data": json.dumps(data, default=str)})
+        self._call(pipe.execute)
+
     def events(self, start: float | None = None, end: float | None = None,
                kinds: Iterable[str] | None = None, count: int | None = None) -> list[Event]:
         """Events in order of recording, optionally between two times and of some kinds."""

@@ -224,7 +224,7 @@ class Instance:
                                     "held": (t - since) / 1000, "needed": trigger.for_seconds,
                                     "threshold": trigger.threshold_of(effective)}}
         if effective < machine.level and trigger.clear_for_seconds:
-            since = _below_since(machine, t)
+            since = machine.below_since(t)
             if since is not None:
                 return {"pending": {"level": effective, "direction": "down",
                                     "held": (t - since) / 1000,
@@ -237,18 +237,6 @@ def _aggregate_name(trigger: Trigger) -> str:
     if trigger.count_over is not None:
         return f"count_over({trigger.count_over:g})"
     return trigger.aggregate
-
-
-def _below_since(machine: Machine, t: int) -> int | None:
-    since = None
-    for start, candidate, _ in reversed(machine.segs):
-        if start > t:
-            continue
-        effective = machine.on_stale if candidate is None else candidate
-        if effective is None or effective >= machine.level:
-            break
-        since = start
-    return since
 
 
 def describe(reason: dict[str, Any], level: int) -> str:

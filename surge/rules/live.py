@@ -127,17 +127,19 @@ class LiveEngine:
         return changes
 
     def _record(self, changes: Sequence[Transition], reason_extra: dict | None = None) -> None:
+        events = []
         for change in changes:
             kind = ("level_changed" if change.level_changed
                     else "level_stale" if change.stale else "level_fresh")
             reason = dict(change.reason, **(reason_extra or {}))
-            self.store.append_event(kind, {
+            events.append((kind, {
                 "name": change.name, "scope": change.kind, "from": change.old, "to": change.new,
                 "stale": change.stale, "reason": reason, "rules_version": self.rules.version},
-                at=change.at)
+                change.at))
             if change.level_changed and change.kind in ("protocol", "overall"):
                 log.warning("%s level %d -> %d: %s", change.name, change.old, change.new,
                             reason.get("text") or ", ".join(reason.get("drivers", [])))
+        self.store.append_events(events)
 
     def _save(self, evaluator: Evaluator, force: bool = False) -> None:
         """Save changed instance state and republish the levels whose view can have changed:

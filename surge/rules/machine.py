@@ -166,6 +166,18 @@ class Machine:
             since = start
         return since
 
+    def below_since(self, t: int) -> int | None:
+        """Since when the input has been fresh with candidate below the level, up to t."""
+        since = None
+        for start, candidate, _ in reversed(self.segs):
+            if start > t:
+                continue
+            effective = self.on_stale if candidate is None else candidate
+            if effective is None or effective >= self.level:
+                break
+            since = start
+        return since
+
     def _trim(self) -> None:
         """Drop segments that no window reaching back from t can still see."""
         horizon = self.t - max(self.for_ms, self.clear_ms)
