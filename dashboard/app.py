@@ -4,25 +4,30 @@ Pages live one per module in ``dashboard/pages/``; each registers itself with
 ``dash.register_page`` and may define ``register_callbacks(app, context)``, which the
 factory calls, so that callbacks belong to this app and not to a process-wide registry.
 Run-time state (settings, clock, catalogue, store) lives in a DashboardContext on the
-Flask server, never in module globals: each gunicorn worker has its own.
+Flask server, never in module globals: each gunicorn worker has its own. Every route and
+callback is behind the sign-in and role checks of dashboard/auth.py.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
+import flask
 from dash import Dash
 
+from dashboard.auth import install_auth
 from dashboard.components import watchdog
 from dashboard.context import EXTENSION, DashboardContext
 from surge.settings import Settings
 from surge.store import Store
 
-__all__ = ["create_app", "server"]
+__all__ = ["create_app", "server"]  # noqa: F822  (server: made on first access, below)
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         update_title=None,  # type: ignore[arg-type]  # documented; no "Updating..." flicker
     )
     app.server.extensions[EXTENSION] = context
+    install_auth(app.server, context)
     watchdog.register(app)
     for page in dash.page_registry.values():
         module = sys.modules.get(page["module"])
@@ -54,4 +60,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     return app
 
 
-server = create_app().server
+@functools.cache
+def _server() -> flask.Flask:
+    return create_app().server
+
+
+def __getattr__(name: str) -> Any:
+    """``server``: the app for gunicorn, from SURGE_* settings, made when first asked for
+    (not on import, so `surge run` and the tests, which build their own, never make it)."""
+    if name == "server":
+        return _server()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

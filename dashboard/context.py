@@ -1,8 +1,10 @@
 """What one dashboard app needs at run time: settings, clock, the catalogue and the store.
 
-One DashboardContext per app, kept on the Flask server (``server.extensions["surge"]``),
-never in module globals, so each gunicorn worker has its own. Nothing here contacts Redis
-until a page asks for the store, and the store is created once, on first use.
+It also holds which role each state-changing callback needs (``callback_roles``, filled
+by pages when they register callbacks; see dashboard/auth.py). One DashboardContext per
+app, kept on the Flask server (``server.extensions["surge"]``), never in module globals,
+so each gunicorn worker has its own. Nothing here contacts Redis until a page asks for the
+store, and the store is created once, on first use.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class DashboardContext:
         self._catalogue: Catalogue | None = None
         self._catalogue_error: ConfigError | None = None
         self._lock = threading.Lock()
+        # output component id prefix -> least role; callbacks not listed are read-only (viewer)
+        self.callback_roles: dict[str, str] = {}
         self._load_catalogue()
 
     @classmethod
@@ -75,6 +79,10 @@ class DashboardContext:
             self._catalogue_error = None
         except ConfigError as exc:
             self._catalogue_error = exc
+
+    def store_if_open(self) -> Store | None:
+        """The store if it was given or has been opened, without opening it."""
+        return self._store
 
     def store(self) -> Store:
         """The store, opened on first use; StoreUnavailable if it cannot even be located."""

@@ -1,25 +1,36 @@
 """Settings from the environment (and CLI options), parsed once into a frozen object.
 
-| variable            | default            | meaning                                             |
-|---------------------|--------------------|-----------------------------------------------------|
-| SURGE_REDIS_URL     | (embedded store)   | redis://, rediss:// or unix:// URL of the store     |
-| SURGE_DATA_DIR      | ./var              | embedded store data, secrets, local state           |
-| SURGE_RULES         | ./surge_rules.yaml | the rules file (metric catalogue, sites, levels)    |
-| SURGE_HOST          | 127.0.0.1          | address the web server listens on                   |
-| SURGE_PORT          | 8050               | port the web server listens on                      |
-| SURGE_RETENTION     | 35d                | how long samples are kept                           |
-| SURGE_FEEDS         | simulator          | which feeds the worker polls                        |
-| SURGE_SCENARIO      | (none)             | simulator scenario name or file                     |
-| SURGE_SPEED         | 1                  | simulated time runs this many times faster          |
-| SURGE_SEED          | 1                  | simulator seed                                      |
-| SURGE_REFRESH       | 5s                 | how often pages refresh                             |
+| variable              | default            | meaning                                             |
+|-----------------------|--------------------|-----------------------------------------------------|
+| SURGE_REDIS_URL       | (embedded store)   | redis://, rediss:// or unix:// URL of the store     |
+| SURGE_DATA_DIR        | ./var              | embedded store data, secrets, local state           |
+| SURGE_RULES           | ./surge_rules.yaml | the rules file (metric catalogue, sites, levels)    |
+| SURGE_HOST            | 127.0.0.1          | address the web server listens on                   |
+| SURGE_PORT            | 8050               | port the web server listens on                      |
+| SURGE_RETENTION       | 35d                | how long samples are kept                           |
+| SURGE_FEEDS           | simulator          | which feeds the worker polls                        |
+| SURGE_SCENARIO        | (none)             | simulator scenario name or file                     |
+| SURGE_SPEED           | 1                  | simulated time runs this many times faster          |
+| SURGE_SEED            | 1                  | simulator seed                                      |
+| SURGE_REFRESH         | 5s                 | how often pages refresh                             |
+| SURGE_SECRET_KEY      | (generated)        | signs session cookies (32+ characters); unset: made |
+|                       |                    | once into SURGE_DATA_DIR/secret_key, mode 0600      |
+| SURGE_HTTPS           | off                | served over HTTPS: Secure cookies and HSTS          |
+| SURGE_TRUSTED_PROXIES | 0                  | proxies in front whose X-Forwarded-* are believed   |
+| SURGE_ANONYMOUS_VIEW  | off                | read-only viewing without signing in (trusted LANs) |
+| SURGE_IDLE_TIMEOUT    | 12h                | a session ends after this long without activity     |
+| SURGE_SESSION_MAX     | 24h                | a session ends this long after signing in           |
+| SURGE_LOGIN_LIMIT     | 5/minute           | failed sign-ins allowed per user and per address    |
+
+Booleans take 1/0, true/false, yes/no or on/off. Wall screens (signed in by a screen URL)
+are exempt from both timeouts: they end only when revoked.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +53,13 @@ class Settings:
     speed: float = 1.0
     seed: int = 1
     refresh: int = 5
+    secret_key: str | None = field(default=None, repr=False)  # never in a repr or a log
+    https: bool = False
+    trusted_proxies: int = 0
+    anonymous_view: bool = False
+    idle_timeout: int = 12 * 3600
+    session_max: int = 24 * 3600
+    login_limit: str = "5/minute"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -50,14 +68,15 @@ class Settings:
         problems: list[Problem] = []
         values: dict[str, Any] = {}
 
-        def take(var: str, name: str, parse: Any) -> None:
+        def take(var: str, name: str, parse: Any, secret: bool = False) -> None:
             raw = env.get(var)
             if raw is None or raw == "":
                 return
             try:
                 values[name] = parse(raw)
             except ValueError as exc:
-                problems.append(Problem(var, f"{exc} (got {raw!r})"))
+                got = "" if secret else f" (got {raw!r})"  # a secret is never echoed
+                problems.append(Problem(var, f"{exc}{got}"))
 
         take("SURGE_REDIS_URL", "redis_url", _url)
         take("SURGE_DATA_DIR", "data_dir", Path)
@@ -70,6 +89,13 @@ class Settings:
         take("SURGE_SPEED", "speed", _speed)
         take("SURGE_SEED", "seed", _int)
         take("SURGE_REFRESH", "refresh", _positive_duration)
+        take("SURGE_SECRET_KEY", "secret_key", _secret, secret=True)
+        take("SURGE_HTTPS", "https", _bool)
+        take("SURGE_TRUSTED_PROXIES", "trusted_proxies", _hops)
+        take("SURGE_ANONYMOUS_VIEW", "anonymous_view", _bool)
+        take("SURGE_IDLE_TIMEOUT", "idle_timeout", _positive_duration)
+        take("SURGE_SESSION_MAX", "session_max", _positive_duration)
+        take("SURGE_LOGIN_LIMIT", "login_limit", _rate_limit)
         if problems:
             raise ConfigError(problems)
         settings = cls(**values)
@@ -122,3 +148,49 @@ def _names(raw: str) -> tuple[str, ...]:
     if not names:
         raise ValueError("expected a comma-separated list of feed names")
     return names
+
+
+MIN_SECRET = 32
+
+
+def _secret(raw: str) -> str:
+    if len(raw.strip()) < MIN_SECRET:
+        raise ValueError(f"expected at least {MIN_SECRET} characters, such as the output of "
+                         f"`python3 -c 'import secrets; print(secrets.token_hex(32))'`")
+    return raw.strip()
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError("expected 1 or 0 (also true/false, yes/no, on/off)")
+
+
+def _hops(raw: str) -> int:
+    hops = _int(raw)
+    if not 0 <= hops <= 5:
+        raise ValueError("expected the number of reverse proxies in front, from 0 to 5")
+    return hops
+
+
+def _rate_limit(raw: str) -> str:
+    """A Flask-Limiter rate such as "5/minute" or "10 per hour" (one limit)."""
+    from limits import parse_many
+
+    text = raw.strip()
+    try:
+        rates = parse_many(text)
+    except ValueError:
+        rates = []
+    if len(rates) != 1:
+        raise ValueError('expected one rate such as "5/minute" or "20 per hour"')
+    if rates[0].amount < 1:
+        raise ValueError("expected at least 1 attempt per period")
+    return text

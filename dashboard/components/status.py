@@ -29,7 +29,7 @@ def _banner(text: str, detail: str | None = None, *, kind: str = "critical",
 
 
 def _line(title: str, updated: str, date: str, chips: list,
-          level: html.Div | None = None) -> html.Div:
+          level: html.Div | None = None, who: html.Div | None = None) -> html.Div:
     return html.Div(className="status-line", children=[
         html.Div(className="status-title", children=[
             html.Span("SURGE", className="brand"), html.Span(title, className="page-name")]),
@@ -38,12 +38,14 @@ def _line(title: str, updated: str, date: str, chips: list,
             html.Span(updated, className="status-updated"),
             html.Span(date, className="status-date")]),
         html.Div(chips, className="status-chips"),
+        *([who] if who is not None else []),
     ])
 
 
 def status_bar(status: StatusView, title: str = "Overview",
-               last_live: str | None = None) -> list:
-    """The children of the status bar: one line of state, then a banner per failure."""
+               last_live: str | None = None, who: html.Div | None = None) -> list:
+    """The children of the status bar: one line of state (and who is signed in), then a
+    banner per failure."""
     store_ok = status.store_error is None
     problems = status.feed_problems
     chips = [_chip("STORE OK" if store_ok else "STORE UNREACHABLE", store_ok)]
@@ -56,7 +58,7 @@ def status_bar(status: StatusView, title: str = "Overview",
         running = status.worker == "running"
         chips.append(_chip("WORKER RUNNING" if running else "WORKER STOPPED", running))
     children: list = [_line(title, status.updated, status.date, chips,
-                            overall_level(status.level))]
+                            overall_level(status.level), who)]
     if not store_ok:
         detail = status.store_error or ""
         if last_live:
@@ -72,15 +74,17 @@ def status_bar(status: StatusView, title: str = "Overview",
     return children
 
 
-def config_error_banner(updated: str, date: str, error: Exception) -> list:
+def config_error_banner(updated: str, date: str, error: Exception,
+                        who: html.Div | None = None) -> list:
     """The status bar when the rules file or settings are broken: nothing can be shown."""
     return [
         _line("Overview", updated, date, [_chip("CONFIGURATION BROKEN", False)],
-              overall_level(missing_level(OVERALL, "the configuration is broken"))),
+              overall_level(missing_level(OVERALL, "the configuration is broken")), who),
         _banner("CONFIGURATION BROKEN — no figures can be shown until it is fixed",
                 banner_id="banner-config"),
     ]
 
 
-def loading_status() -> list:
-    return [_line("Overview", "Loading…", "", [])]
+def loading_status(title: str = "Overview", who: html.Div | None = None,
+                   updated: str = "Loading…") -> list:
+    return [_line(title, updated, "", [], who=who)]

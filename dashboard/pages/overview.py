@@ -16,6 +16,7 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard.components.panels import config_problems, panels
+from dashboard.components.session import signed_in_badge
 from dashboard.components.status import config_error_banner, loading_status, status_bar
 from dashboard.components.watchdog import STORE_ID, watchdog
 from dashboard.context import DashboardContext, current
@@ -45,7 +46,7 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(className="screen", children=[
         dcc.Interval(id=INTERVAL_ID, interval=context.refresh_ms),
         watchdog(context.refresh_ms),
-        html.Header(loading_status(), id=STATUS_ID, className="status-bar"),
+        html.Header(loading_status(who=signed_in_badge()), id=STATUS_ID, className="status-bar"),
         html.Main(html.P("Loading…", className="loading"), id=PANELS_ID, className="panels"),
     ])
 
@@ -60,7 +61,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         State(STORE_ID, "data"),
     )
     def refresh(_n: int | None, previous: Mapping[str, Any] | None) -> tuple:
-        return refresh_overview(context, previous or {})
+        return refresh_overview(context, previous or {}, who=signed_in_badge())
 
 
 def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
@@ -71,8 +72,10 @@ def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
                           levels=store.levels())
 
 
-def refresh_overview(context: DashboardContext, previous: Mapping[str, Any]) -> tuple:
-    """(status bar, panels, panels class, watchdog data) for one refresh."""
+def refresh_overview(context: DashboardContext, previous: Mapping[str, Any],
+                     who: html.Div | None = None) -> tuple:
+    """(status bar, panels, panels class, watchdog data) for one refresh; ``who`` is the
+    session badge for the end of the status line."""
     now = context.clock()
     try:
         catalogue = context.catalogue()
@@ -81,7 +84,7 @@ def refresh_overview(context: DashboardContext, previous: Mapping[str, Any]) -> 
                 else f"Fix {context.settings.rules}; this screen checks it again on every "
                      f"refresh.")
         stamp = {"uk": local_time(now, UK), "live_uk": None}
-        return (config_error_banner(f"Updated {local_time(now, UK)} UK time", "", exc),
+        return (config_error_banner(f"Updated {local_time(now, UK)} UK time", "", exc, who),
                 config_problems(exc, hint), "panels panels-error", stamp)
     uk = local_time(now, catalogue.timezone)
     last_live = previous.get("live_uk")
@@ -90,12 +93,12 @@ def refresh_overview(context: DashboardContext, previous: Mapping[str, Any]) -> 
             view = read_store(context.store(), catalogue, now)
         except StoreUnavailable as exc:
             view = build_overview(catalogue, {}, {}, [], None, now, store_error=str(exc))
-            status = status_bar(view.status, last_live=last_live)
+            status = status_bar(view.status, last_live=last_live, who=who)
             if last_live:  # keep the last figures on screen, greyed out as not live
                 return status, no_update, "panels not-live", {"uk": uk, "live_uk": last_live}
             return (status, panels(view.panels, now), "panels not-live",
                     {"uk": uk, "live_uk": None})
-        return status_bar(view.status), panels(view.panels, now), "panels", \
+        return status_bar(view.status, who=who), panels(view.panels, now), "panels", \
             {"uk": uk, "live_uk": uk}
     except Exception as exc:
         # A bug must not leave figures looking live. The watchdog data is not updated, so

@@ -1,7 +1,9 @@
 """The dashboard app through Flask's test client, against a real Valkey server.
 
 The refresh callback is called the way the browser calls it: a POST to
-/_dash-update-component, built from the app's callback_map.
+/_dash-update-component, built from the app's callback_map. These tests are about what
+pages show, so the app runs with anonymous (read-only) viewing on; sign-in and roles are
+tested in test_auth.py and test_role_matrix.py.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from surge.catalogue import Catalogue
 from surge.samples import Sample
 from surge.settings import Settings
 from surge.store import Store
+from tests.dashboard.conftest import add_user, auth_settings, sign_in
 
 RULES = Path(__file__).resolve().parents[2] / "surge_rules.yaml"
 NOW = time.time()  # real time: the store expires day chunks by the wall clock
 
 
 def settings(**changes: Any) -> Settings:
-    return Settings(rules=RULES, refresh=5, **changes)
+    return auth_settings(anonymous_view=True, **changes)
 
 
 @pytest.fixture
@@ -45,9 +48,10 @@ def callback_key(app: Dash, input_id: str) -> str:
     return keys[0]
 
 
-def call(app: Dash, input_id: str, value: Any, state: list[Any] | None = None) -> dict:
+def call(app: Dash, input_id: str, value: Any, state: list[Any] | None = None,
+         client: Any = None) -> dict:
     """POST one callback; returns {component id: {property: value}}."""
-    client = app.server.test_client()
+    client = client or app.server.test_client()
     client.get("/")  # the first request sets up the server (and the pages router)
     key = callback_key(app, input_id)
     cb = app.callback_map[key]
@@ -65,8 +69,8 @@ def call(app: Dash, input_id: str, value: Any, state: list[Any] | None = None) -
     return response.get_json()["response"]
 
 
-def refresh(app: Dash, previous: dict | None = None) -> dict:
-    return call(app, "overview-interval", 1, [previous])
+def refresh(app: Dash, previous: dict | None = None, client: Any = None) -> dict:
+    return call(app, "overview-interval", 1, [previous], client)
 
 
 def walk(node: Any) -> Iterator[dict]:
@@ -212,7 +216,7 @@ def test_a_stopped_worker_gets_a_banner(app: Dash, store: Store) -> None:
 def test_a_broken_rules_file_is_shown_on_the_page(tmp_path: Path, store: Store) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.read_text().replace("stale_after: 2m", "stale_after: soon", 1))
-    app = create_app(Settings(rules=rules), store, clock=lambda: NOW)
+    app = create_app(settings(rules=rules), store, clock=lambda: NOW)
     out = refresh(app)
     assert "CONFIGURATION BROKEN" in text(out["status-bar"]["children"])
     problems = text(out["overview-panels"]["children"])
@@ -221,10 +225,16 @@ def test_a_broken_rules_file_is_shown_on_the_page(tmp_path: Path, store: Store) 
     assert "CONFIGURATION BROKEN" not in text(refresh(app)["status-bar"]["children"])
 
 
-def test_a_bad_setting_is_shown_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_setting_is_shown_on_the_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            store: Store) -> None:
+    monkeypatch.chdir(tmp_path)  # the default data directory (and its secret key) is ./var
     monkeypatch.setenv("SURGE_REFRESH", "often")
-    app = create_app()
-    out = refresh(app)
+    app = create_app(store=store)
+    client = app.server.test_client()
+    login = client.get("/login")  # signing in still works, and says what is broken
+    assert b"CONFIGURATION BROKEN" in login.data and b"SURGE_REFRESH" in login.data
+    sign_in(client, "eve", add_user(store, "eve", "viewer"))
+    out = refresh(app, client=client)
     assert "CONFIGURATION BROKEN" in text(out["status-bar"]["children"])
     assert "SURGE_REFRESH" in text(out["overview-panels"]["children"])
 
@@ -375,7 +385,7 @@ def test_an_unreachable_store_shows_no_level() -> None:
 def test_a_broken_rules_file_shows_no_level(tmp_path: Path, store: Store) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: 1\n")
-    app = create_app(Settings(rules=rules), store, clock=lambda: NOW)
+    app = create_app(settings(rules=rules), store, clock=lambda: NOW)
     status = refresh(app)["status-bar"]["children"]
     assert badge(status, "level-overall")[2] == "missing"
     assert "the configuration is broken" in text(status)

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
+
+from surge.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SURGE = str(Path(sys.executable).parent / "surge")
@@ -38,6 +45,26 @@ class SurgeRun:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    def printed(self, pattern: str) -> str:
+        """The first group of ``pattern`` in what `surge run` printed."""
+        found = re.search(pattern, "".join(self.output))
+        assert found, f"no {pattern!r} in:\n" + "".join(self.output)
+        return found.group(1)
+
+    @property
+    def admin_password(self) -> str:
+        """The first-start admin password `surge run` printed."""
+        return self.printed(r"user: admin  password: (\S+)")
+
+    @property
+    def screen_url(self) -> str:
+        """The demo wall screen's URL `surge run` printed."""
+        return self.printed(r"Wall screen URL: (\S+)")
+
+    def store(self) -> Store:
+        url = json.loads((self.data_dir / "store.json").read_text())["url"]
+        return Store(redis.Redis.from_url(url))
 
     def status(self) -> tuple[int, dict]:
         done = subprocess.run([SURGE, "status", "--json", "--data-dir", str(self.data_dir)],
@@ -94,3 +121,30 @@ def surge_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SurgeRun]:
         yield run
     finally:
         run.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's chromium and chromium-driver), logging the console."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, (
+        "the browser tests need Debian's chromium and chromium-driver "
+        "(make test installs them when run as root)")
+    profile = tempfile.mkdtemp(prefix="surge-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1920,1080",
+                f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -28,6 +28,9 @@ def wait_until(check, timeout: float = 60.0, every: float = 1.0):
 def test_the_demo_serves_the_page_and_every_feed_is_healthy(surge_run) -> None:
     with urllib.request.urlopen(surge_run.url, timeout=10) as page:
         assert page.status == 200 and b"Surge" in page.read()
+        assert page.url.endswith("/login?next=%2F")  # the pages require signing in
+    assert len(surge_run.admin_password) >= 12  # printed once, on the first start
+    assert surge_run.screen_url.startswith(f"{surge_run.url}screen/")
 
     def all_healthy():
         code, report = surge_run.status()
@@ -60,8 +63,10 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_history(tmp_path) -> No
     except redis.ConnectionError:
         pass
 
+    assert any("Wall screen URL:" in line for line in first.output)
     second = start_surge(data_dir, port)
     try:
+        assert not any("password:" in line for line in second.output)  # not made again
         client = redis.Redis.from_url(embedded_url(data_dir))
         after = client.hgetall("surge:latest")
         assert set(before) <= set(after)
