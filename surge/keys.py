@@ -25,6 +25,7 @@
 
 Audit entries are events of kind "audit" in surge:events (surge.auth.audit), so they are kept
 with the timeline and nothing edits or deletes them.
+| surge:login-limit:*                 | string | Flask-Limiter      | failed sign-in counters; expire |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "FEEDS",
     "LATEST",
     "LEVELS",
+    "LOGIN_LIMITS",
     "META",
     "QUARANTINE",
     "RELOAD",
@@ -59,6 +61,7 @@ FEEDS = PREFIX + "feeds"
 WORKER = PREFIX + "worker"
 META = PREFIX + "meta"
 ENGINE = PREFIX + "engine"
+LOGIN_LIMITS = PREFIX + "login-limit"  # prefix of Flask-Limiter's counters (failed sign-ins)
 LEVELS = PREFIX + "levels"
 RELOAD = PREFIX + "engine:reload"
 USERS = PREFIX + "users"
