@@ -46,7 +46,7 @@ def users_add(name: str, role: str, password_stdin: bool, **options: Any) -> Non
     """Add a user; the password is prompted for (twice, hidden) unless --password-stdin."""
     people = Users(_open(options))
     people.check_new(name, role)  # say what is wrong before asking for a password
-    user = people.add(name, role, _password(name, password_stdin), by=_actor())
+    user = people.add(name, role, _password(name, password_stdin), by=cli_actor())
     click.echo(f"Added user {user.name} ({user.role}).")
 
 
@@ -81,7 +81,7 @@ def users_set_role(name: str, role: str, **options: Any) -> None:
     """Change a user's role; their signed-in sessions end."""
     people = Users(_open(options))
     before = people.require(name)
-    user = people.set_role(name, role, by=_actor())
+    user = people.set_role(name, role, by=cli_actor())
     if before.role == user.role:
         click.echo(f"{name} is already {role}; nothing changed.")
     else:
@@ -96,7 +96,7 @@ def users_disable(name: str, **options: Any) -> None:
     """Stop a user signing in; their signed-in sessions end. The user is kept for the audit."""
     people = Users(_open(options))
     was = people.require(name).disabled
-    people.disable(name, by=_actor())
+    people.disable(name, by=cli_actor())
     click.echo(f"{name} was already disabled; nothing changed." if was else
                f"{name} is disabled; their sessions have ended.")
 
@@ -109,7 +109,7 @@ def users_enable(name: str, **options: Any) -> None:
     """Let a disabled user sign in again."""
     people = Users(_open(options))
     was = people.require(name).disabled
-    people.enable(name, by=_actor())
+    people.enable(name, by=cli_actor())
     click.echo(f"{name} is enabled." if was else f"{name} was not disabled; nothing changed.")
 
 
@@ -122,7 +122,7 @@ def users_reset_password(name: str, password_stdin: bool, **options: Any) -> Non
     """Set a new password; the user's signed-in sessions end."""
     people = Users(_open(options))
     people.require(name)  # say so before asking for a password
-    people.reset_password(name, _password(name, password_stdin), by=_actor())
+    people.reset_password(name, _password(name, password_stdin), by=cli_actor())
     click.echo(f"Password of {name} changed; their sessions have ended.")
 
 
@@ -141,7 +141,7 @@ def screens_add(name: str, base_url: str | None, **options: Any) -> None:
     """Add a wall screen and print the URL to open on it (shown only this once)."""
     settings = _settings(**options)
     base = base_url or f"http://{_display_host(settings.host)}:{settings.port}"
-    token = Screens(_open(options)).add(name, by=_actor())
+    token = Screens(_open(options)).add(name, by=cli_actor())
     click.echo(f"Added screen {name.strip()!r}. Open this URL on the screen (it is shown only "
                f"once; anyone who has it can view Surge until you run `surge screens revoke`):")
     click.echo(screen_url(base, token))
@@ -179,7 +179,7 @@ def screens_revoke(name: str, **options: Any) -> None:
     """End a screen's access now: it shows a "revoked" page on its next refresh."""
     boards = Screens(_open(options))
     before = boards.get(name)
-    boards.revoke(name, by=_actor())
+    boards.revoke(name, by=cli_actor())
     click.echo(f"{name} was already revoked; nothing changed." if before and before.revoked
                else f"Revoked screen {name!r}.")
 
@@ -229,7 +229,7 @@ def _open(options: dict[str, Any]) -> Store:
     return store
 
 
-def _actor() -> Actor:
+def cli_actor() -> Actor:
     try:
         who = getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers

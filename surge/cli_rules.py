@@ -102,9 +102,14 @@ def reload(**options: Any) -> None:
 
     settings = _settings(**options)
     _, problems = check_rules(settings.rules)
+    from surge.auth.audit import record
+    from surge.cli_auth import cli_actor
+
     store = open_store(settings)
     store.ping()
     store.request_reload(by="surge rules reload")
+    record(store, "rules_reload_requested", cli_actor(), rules=str(settings.rules),
+           problems=len(problems))
     if problems:
         for problem in problems:
             click.echo(str(problem))

@@ -102,6 +102,8 @@ def test_explain_without_a_worker_says_so(store, redis_url) -> None:
 def test_reload_asks_the_worker_and_warns_about_a_broken_file(store, redis_url, tmp_path) -> None:
     assert invoke("rules", "reload", env={"SURGE_REDIS_URL": redis_url}).exit_code == 0
     assert store.take_reload_request() == "surge rules reload"
+    (audit,) = store.events(kinds={"audit"})
+    assert audit.data["action"] == "rules_reload_requested" and audit.data["problems"] == 0
     broken = tmp_path / "rules.yaml"
     broken.write_text("version: 1\n")
     result = invoke("rules", "reload", "--rules", str(broken), env={"SURGE_REDIS_URL": redis_url})
