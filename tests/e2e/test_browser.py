@@ -39,5 +39,18 @@ def test_the_overview_shows_live_values_for_every_function(surge_run, browser) -
         assert not any("NO DATA" in v for v in values), (function, values)
     status = browser.find_element(By.ID, "status-bar").text
     assert "UK" in status
+
+    def every_level_shown(driver) -> bool:
+        badges = [driver.find_element(By.ID, f"level-{name}")
+                  for name in ("overall", *FUNCTIONS)]
+        return all(b.get_attribute("data-level") not in (None, "none") for b in badges)
+
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(every_level_shown)
+    for name in ("overall", *FUNCTIONS):
+        badge = browser.find_element(By.ID, f"level-{name}")
+        level = badge.get_attribute("data-level")
+        # a level is always a number and a name, never colour alone
+        assert re.search(rf"\b{level}\b", badge.text) and re.search(r"[A-Za-z]{4,}", badge.text)
+    assert "calculated" in status.lower()
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
