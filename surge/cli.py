@@ -25,6 +25,7 @@ import click
 from surge.auth import ensure_demo_login
 from surge.catalogue import Catalogue, load_catalogue
 from surge.errors import StoreUnavailable, SurgeError
+from surge.rules.loader import load_rules
 from surge.settings import Settings
 from surge.store import Store, redact_url, utc_iso
 
@@ -101,7 +102,7 @@ def run(**options: Any) -> None:
     from surge.embedded import EmbeddedStore
 
     settings = _settings(**options)
-    catalogue = load_catalogue(settings.rules)
+    catalogue = load_rules(settings.rules).catalogue  # every problem now, before anything starts
     web = _WebServer(settings)  # before anything starts: a busy port stops us cleanly
     embedded = EmbeddedStore(settings.data_dir) if settings.embedded else None
     try:
@@ -110,12 +111,12 @@ def run(**options: Any) -> None:
         settings = replace(settings, redis_url=url)
         store = _open_checked(settings)
         first_login = ensure_demo_login(store, _base_url(settings))
+        if first_login:  # shown at once: it is never shown again, whatever happens next
+            _print_first_login(*first_login)
         worker = _start_worker(settings, store, catalogue)
         try:
             web.attach(settings, store)
             web.start()
-            if first_login:
-                _print_first_login(*first_login)
             where = "embedded store in " + str(settings.data_dir) if embedded else redact_url(url)
             click.echo(f"Surge is running on http://{_display_host(settings.host)}:"
                        f"{settings.port}/  (store: {where}; Ctrl-C to stop)")
@@ -139,7 +140,7 @@ def run(**options: Any) -> None:
 def worker(**options: Any) -> None:
     """Poll the feeds into the store until stopped."""
     settings = _settings(**options)
-    catalogue = load_catalogue(settings.rules)
+    catalogue = load_rules(settings.rules).catalogue
     store = _open_checked(settings)
     running = _start_worker(settings, store, catalogue)
     click.echo(f"worker running against {store.where} (Ctrl-C to stop)")

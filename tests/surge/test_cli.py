@@ -99,3 +99,13 @@ def test_run_on_a_busy_port_says_so_and_starts_nothing(tmp_path) -> None:
 def test_unknown_commands_and_options_are_usage_errors(args) -> None:
     result = invoke(*args)
     assert result.exit_code == 2 and "Usage:" in result.output
+
+
+def test_run_with_broken_protocols_starts_nothing(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "surge_rules.yaml").read_text()
+                     .replace("levels: {2: 15, 3: 30, 4: 60}", "levels: {2: 15, 3: 10, 4: 60}"))
+    result = invoke("run", "--rules", str(rules), "--data-dir", str(tmp_path / "var"))
+    assert result.exit_code == 2
+    assert "thresholds of calls.waiting must rise with the level" in result.output
+    assert not (tmp_path / "var").exists()  # no store started, no demo login created unseen
