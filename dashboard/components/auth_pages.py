@@ -1,4 +1,4 @@
-"""The pages dashboard/auth.py serves itself, outside Dash: sign in, signed out, session
+"""The pages dashboard/login.py renders itself, outside Dash: sign in, signed out, session
 ended, screen link revoked, not allowed. Plain server-rendered HTML in the site's style
 (assets/surge.css); Jinja escapes every value."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dash import html
 
-from dashboard.data import LevelView, Pending
+from dashboard.levels import LevelView, Pending
 
 __all__ = ["level_badge", "level_why", "overall_level", "panel_head", "site_level"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.auth import Principal, csrf_token, current_principal
+from dashboard.sessions import Principal, csrf_token, current_principal
 
 __all__ = ["ROLE_NAMES", "session_badge", "signed_in_badge"]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.components.levels import overall_level
-from dashboard.data import OVERALL, StatusView, missing_level
+from dashboard.data import StatusView
+from dashboard.levels import OVERALL, missing_level
 
 __all__ = ["config_error_banner", "loading_status", "status_bar"]
 

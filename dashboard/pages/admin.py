@@ -15,19 +15,12 @@ import dash
 import flask
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.auth import (
-    Principal,
-    actor,
-    csrf_ok,
-    current_principal,
-    protect_callback,
-    require_role,
-    role_required,
-)
+from dashboard.auth import protect_callback, require_role, role_required
 from dashboard.components.session import signed_in_badge
 from dashboard.components.status import loading_status
 from dashboard.context import DashboardContext, current
-from dashboard.data import local_time
+from dashboard.formatting import local_time
+from dashboard.sessions import Principal, actor, csrf_ok, current_principal
 from surge.auth import record
 from surge.errors import StoreUnavailable
 from surge.rules.loader import check_rules

@@ -24,9 +24,9 @@ from dashboard.data import (
     SPARK_WINDOW,
     OverviewView,
     build_overview,
-    local_time,
     sparkline_series,
 )
+from dashboard.formatting import local_time
 from surge.catalogue import Catalogue
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store

@@ -50,7 +50,7 @@ def sign_in(client: FlaskClient, name: str, password: str = PASSWORD, **extra: s
 
 
 def message(response: Any) -> str:
-    """The message shown on a page served by dashboard/auth.py."""
+    """The message shown on a page served by dashboard/login.py."""
     found = re.search(rb'id="auth-message">([^<]*)<', response.data)
     return found.group(1).decode() if found else ""
 

@@ -18,7 +18,7 @@ import pytest
 from dash import Dash
 
 from dashboard.app import create_app
-from dashboard.data import local_time
+from dashboard.formatting import local_time
 from surge.catalogue import Catalogue
 from surge.samples import Sample
 from surge.settings import Settings

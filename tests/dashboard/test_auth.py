@@ -14,7 +14,8 @@ import pytest
 from dash import Dash
 
 from dashboard.app import create_app
-from dashboard.auth import ENDED, FAILED, REVOKED, THROTTLED, load_secret_key
+from dashboard.login import ENDED, FAILED, REVOKED, THROTTLED
+from dashboard.sessions import load_secret_key
 from surge import keys
 from surge.auth import Screens, Users, audit_events
 from surge.errors import ConfigError

@@ -13,16 +13,14 @@ from dashboard.data import (
     build_overview,
     dom_id,
     feed_problems,
-    format_age,
-    format_value,
     handover_table,
     last_per_bucket,
-    local_time,
     read_value,
     sparkline_series,
     worker_stopped,
     worst_site,
 )
+from dashboard.formatting import format_age, format_value, local_time
 from surge.catalogue import Catalogue, Metric
 from surge.store import FeedStatus, Series
 

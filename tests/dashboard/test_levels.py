@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from dashboard.data import (
+from dashboard.data import build_overview
+from dashboard.levels import (
     NEUTRAL,
     NOT_AVAILABLE,
     NOT_UPDATING_FLAG,
     STALE_FLAG,
-    build_overview,
     level_dom_id,
     level_view,
     missing_level,

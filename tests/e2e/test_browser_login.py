@@ -10,7 +10,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard.auth import FAILED, REVOKED
+from dashboard.login import FAILED, REVOKED
 from surge.auth import Actor, Screens, screen_url
 
 pytestmark = pytest.mark.browser
