@@ -361,6 +361,9 @@ class Store:
             pipe.hdel(keys.LEVELS, *drop_levels)
         self._call(pipe.execute)
 
+    def has_engine_state(self) -> bool:
+        return bool(self._call(self.client.hexists, keys.ENGINE, "meta"))
+
     def load_engine(self) -> dict[str, str]:
         raw = self._call(self.client.hgetall, keys.ENGINE)
         return {k.decode(): v.decode() for k, v in raw.items()}

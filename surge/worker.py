@@ -72,7 +72,7 @@ class Worker:
     def _start_engine(self, rules_path: Path) -> None:
         from surge.rules.live import LiveEngine
 
-        if not self.store.load_engine():
+        if not self.store.has_engine_state():
             # first start: poll once so the engine's warm start sees the feeds' backfill
             for poller in self.pollers:
                 poller.poll_safely()
