@@ -4,10 +4,15 @@ Kept apart from store.py so the Lua can be read on its own. Records are 12 bytes
 little-endian uint32 (ms since the chunk's UTC midnight) then a float64 value.
 """
 
-# KEYS[1] = latest hash; KEYS[2..] = one chunk key per group.
-# ARGV per group: series field, day start ms, expire-at ms, packed records (strictly
+# KEYS[1] = latest hash; KEYS[2] = the batch-notice stream; KEYS[3..] = one chunk key per
+# group. ARGV[1] = who wrote the batch, ARGV[2] = notice stream length to keep (approx.);
+# then per group: series field, day start ms, expire-at ms, packed records (strictly
 # increasing time), index of the group's first sample in the caller's batch.
-# Returns {accepted, duplicates, {indexes of late samples}}.
+# The records accepted are also appended, in the same script (so atomically), to the
+# notice stream: field "src" (the writer) and field "b", per group
+# "<series field>\n<day start ms>\n<count>\n" then count 12-byte records. So every
+# process's rules engine evaluates every stored batch, whoever wrote it.
+# Returns {accepted, duplicates, {indexes of late samples}, notice id or false}.
 WRITE = r"""
 local function ms_at(s, o)
   local b1, b2, b3, b4 = string.byte(s, o, o + 3)
@@ -28,9 +33,10 @@ end
 
 local latest = {}
 local changed = {}
+local notice = {}
 local accepted, duplicates, late = 0, 0, {}
-local a = 1
-for k = 2, #KEYS do
+local a = 3
+for k = 3, #KEYS do
   local key = KEYS[k]
   local field, daybase, expire_at = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local blob, first = ARGV[a + 3], tonumber(ARGV[a + 4])
@@ -69,7 +75,10 @@ for k = 2, #KEYS do
     end
   end
   if #parts > 0 then
-    redis.call('APPEND', key, table.concat(parts))
+    local records = table.concat(parts)
+    notice[#notice + 1] = field .. '\n' .. string.format('%d', daybase) .. '\n'
+      .. string.format('%d', #records / 12) .. '\n' .. records
+    redis.call('APPEND', key, records)
     redis.call('PEXPIREAT', key, expire_at)
     latest[field] = cur
     changed[#changed + 1] = field
@@ -77,15 +86,22 @@ for k = 2, #KEYS do
     latest[field] = cur
   end
 end
-if #changed > 0 then
-  local args = {}
-  for _, field in ipairs(changed) do
-    args[#args + 1] = field
-    args[#args + 1] = string.format('%d', latest[field][1]) .. '|' .. latest[field][2]
+-- HSET in slices: unpack() of more than a few thousand values fails in Lua
+local args = {}
+for i, field in ipairs(changed) do
+  args[#args + 1] = field
+  args[#args + 1] = string.format('%d', latest[field][1]) .. '|' .. latest[field][2]
+  if #args >= 2000 or i == #changed then
+    redis.call('HSET', KEYS[1], unpack(args))
+    args = {}
   end
-  redis.call('HSET', KEYS[1], unpack(args))
 end
-return {accepted, duplicates, late}
+local notice_id = false
+if #notice > 0 then
+  notice_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'src', ARGV[1],
+                         'b', table.concat(notice))
+end
+return {accepted, duplicates, late, notice_id}
 """
 
 # KEYS = chunk keys; ARGV = pairs of (from ms, to ms) within each chunk's day, inclusive.

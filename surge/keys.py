@@ -6,6 +6,10 @@
 |   fixed 12-byte records, sorted by time: uint32 ms since the day's UTC midnight, float64 value |
 | surge:latest                        | hash   | store.write  | one field per series, kept         |
 |   field "{metric}|{scope}", value "{ts_ms}|" + 8-byte float64                                  |
+| surge:batches                       | stream | store.write        | newest ~5,000 batch notices   |
+|   one entry per stored batch: "src" (writer) and "b" (the accepted records, by series);   |
+|   the rules engine reads it, so it evaluates every batch whoever wrote it                   |
+| surge:clock                         | hash   | surge run / worker | the run's clock: mode, speed, origin |
 | surge:events                        | stream | store.append_event | kept (the timeline of record) |
 | surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
@@ -31,6 +35,8 @@ with the timeline and nothing edits or deletes them.
 from __future__ import annotations
 
 __all__ = [
+    "BATCHES",
+    "CLOCK",
     "DAY_MS",
     "ENGINE",
     "EVENTS",
@@ -56,6 +62,8 @@ __all__ = [
 PREFIX = "surge:"
 LATEST = PREFIX + "latest"
 EVENTS = PREFIX + "events"
+BATCHES = PREFIX + "batches"
+CLOCK = PREFIX + "clock"
 QUARANTINE = PREFIX + "quarantine"
 FEEDS = PREFIX + "feeds"
 WORKER = PREFIX + "worker"

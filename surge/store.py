@@ -30,6 +30,7 @@ from surge.samples import Rejection, Sample
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "BatchNotice",
     "Event",
     "FeedStatus",
     "Series",
@@ -41,6 +42,7 @@ __all__ = [
 DEFAULT_RETENTION = 35 * 86400
 QUARANTINE_LENGTH = 10_000
 MAX_BATCH = 20_000  # samples per script call, so one call never holds the server for long
+NOTICE_LENGTH = 5_000  # batch notices kept (approx.): the engine reads them within seconds
 RECORD = np.dtype([("ms", "<u4"), ("value", "<f8")])
 _VALUE = struct.Struct("<d")
 
@@ -53,6 +55,16 @@ class WriteResult:
     accepted: int
     duplicates: int
     late: list[Sample] = field(default_factory=list)
+    notices: tuple[str, ...] = ()  # ids of the batch notices written (one per script call)
+
+
+@dataclass(frozen=True)
+class BatchNotice:
+    """A stored batch, as the rules engine learns of it: who wrote it and what was stored."""
+
+    id: str
+    source: str
+    samples: list[Sample]
 
 
 @dataclass(frozen=True)
@@ -161,25 +173,32 @@ class Store:
 
     # --- samples ----------------------------------------------------------------------
 
-    def write(self, samples: Sequence[Sample]) -> WriteResult:
-        """Store samples newer than their series' newest; report duplicates and late ones."""
+    def write(self, samples: Sequence[Sample], source: str = "") -> WriteResult:
+        """Store samples newer than their series' newest; report duplicates and late ones.
+
+        What is accepted is also announced, atomically, as a batch notice (``notices``), so
+        the rules engine evaluates it whichever process wrote it."""
         accepted = duplicates = 0
         late: list[Sample] = []
+        notices: list[str] = []
         for start in range(0, len(samples), MAX_BATCH):
             part = samples[start:start + MAX_BATCH]
-            a, d, lt = self._write_part(part)
+            a, d, lt, notice = self._write_part(part, source)
             accepted += a
             duplicates += d
             late.extend(lt)
-        return WriteResult(accepted, duplicates, late)
+            if notice:
+                notices.append(notice)
+        return WriteResult(accepted, duplicates, late, tuple(notices))
 
-    def _write_part(self, samples: Sequence[Sample]) -> tuple[int, int, list[Sample]]:
+    def _write_part(self, samples: Sequence[Sample],
+                    source: str) -> tuple[int, int, list[Sample], str | None]:
         groups: dict[tuple[str, str, int], list[tuple[int, float, int]]] = defaultdict(list)
         for i, (metric, scope, ts, value) in enumerate(samples):
             ms = round(ts * 1000)
             groups[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
-        script_keys = [keys.LATEST]
-        args: list[Any] = []
+        script_keys = [keys.LATEST, keys.BATCHES]
+        args: list[Any] = [source or "-", NOTICE_LENGTH]
         order: list[int] = []  # batch index of each sample in the order sent
         duplicates = 0
         late: list[Sample] = []
@@ -206,10 +225,35 @@ class Store:
                      daybase + keys.DAY_MS + retention_ms,
                      struct.pack("<" + "Id" * (len(flat) // 2), *flat), first)
         if not order:
-            return 0, duplicates, late
-        accepted, dup, late_positions = self._call(self._write, keys=script_keys, args=args)
+            return 0, duplicates, late, None
+        accepted, dup, late_positions, notice = self._call(self._write, keys=script_keys,
+                                                           args=args)
         late += [samples[order[p]] for p in late_positions]
-        return int(accepted), duplicates + int(dup), late
+        return (int(accepted), duplicates + int(dup), late,
+                notice.decode() if notice else None)
+
+    # --- batch notices: how the rules engine learns of every stored batch --------------
+
+    def last_notice(self) -> str:
+        """The id of the newest batch notice ("0-0" when there is none)."""
+        raw = self._call(self.client.xrevrange, keys.BATCHES, "+", "-", count=1)
+        return raw[0][0].decode() if raw else "0-0"
+
+    def oldest_notice(self) -> str | None:
+        raw = self._call(self.client.xrange, keys.BATCHES, "-", "+", count=1)
+        return raw[0][0].decode() if raw else None
+
+    def notices(self, after: str, block_ms: int | None = None,
+                count: int = 500) -> list[BatchNotice]:
+        """Batch notices after the id ``after``, oldest first; waits up to block_ms for one."""
+        if block_ms is not None:
+            raw = self._call(self.client.xread, {keys.BATCHES: after}, count=count,
+                             block=block_ms)
+            entries = raw[0][1] if raw else []
+        else:
+            entries = self._call(self.client.xrange, keys.BATCHES, f"({after}", "+",
+                                 count=count)
+        return [_notice(i.decode(), f) for i, f in entries]
 
     def latest(self) -> dict[SeriesKey, tuple[float, float]]:
         """(timestamp, value) of the newest sample of every series, in one round trip."""
@@ -400,6 +444,26 @@ class Store:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"cannot reach {self.where}: {exc}") from None
+
+
+def _notice(notice_id: str, fields: Mapping[bytes, bytes]) -> BatchNotice:
+    body = fields.get(b"b", b"")
+    samples: list[Sample] = []
+    pos = 0
+    while pos < len(body):
+        end_field = body.index(b"\n", pos)
+        end_day = body.index(b"\n", end_field + 1)
+        end_count = body.index(b"\n", end_day + 1)
+        metric, scope = keys.split_series_field(body[pos:end_field].decode())
+        base = int(body[end_field + 1:end_day])
+        n = int(body[end_day + 1:end_count])
+        start = end_count + 1
+        rec = np.frombuffer(body, dtype=RECORD, count=n, offset=start)
+        ts = ((rec["ms"].astype(np.int64) + base) / 1000.0).tolist()
+        samples += [Sample(metric, scope, t, v) for t, v in zip(ts, rec["value"].tolist(),
+                                                                 strict=True)]
+        pos = start + n * RECORD.itemsize
+    return BatchNotice(notice_id, fields.get(b"src", b"-").decode(), samples)
 
 
 def _empty() -> Series:

@@ -1,0 +1,48 @@
+"""The one way samples enter Surge: check them, store them, announce the batch.
+
+Feeds (through the poller), ``surge ingest`` and any push API call ``ingest``. Bad samples
+are rejected with their reasons and the good ones in the same batch are kept. What is
+stored is announced atomically with the write (a batch notice in the store), so the active
+worker's rules engine evaluates it whichever process wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from surge.catalogue import Catalogue
+from surge.samples import Rejection, Sample, check_samples
+from surge.store import Store
+
+__all__ = ["IngestReport", "RawSample", "ingest"]
+
+RawSample = Sample | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What became of one batch."""
+
+    source: str
+    at: float
+    accepted: int = 0
+    duplicates: int = 0
+    late: list[Sample] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    newest: float | None = None  # the newest timestamp among the good samples
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.duplicates + len(self.late) + len(self.rejected)
+
+
+def ingest(store: Store, catalogue: Catalogue, raw: Iterable[RawSample], *, source: str,
+           now: float) -> IngestReport:
+    """Check ``raw`` against the catalogue at time ``now``, store the good samples."""
+    good, bad = check_samples(raw, catalogue, now, store.retention)
+    result = store.write(good, source=source)
+    newest = max((s.ts for s in good), default=None)
+    return IngestReport(source, now, result.accepted, result.duplicates, result.late, bad,
+                        newest)
