@@ -1,21 +1,23 @@
-"""The one generic poller: fetch from a feed, check the samples, store them, record health.
+"""The one generic poller: fetch from a feed, ingest the samples, record health.
 
-A feed only fetches; everything else (timing, checking, counting, quarantine, logging when
-a feed goes down and when it recovers) happens here, the same way for every feed.
+A feed only fetches; everything else (checking and storing through the one ingest path,
+counting, quarantine, logging when a feed goes down and when it recovers) happens here, the
+same way for every feed. Samples are checked against the catalogue of the rules in force at
+that poll, so a reload that adds a metric is accepted at once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from feeds.base import Feed
 from surge.catalogue import Catalogue
 from surge.errors import FetchFailed, StoreUnavailable
-from surge.samples import Rejection, Sample, check_samples
+from surge.ingest import ingest
+from surge.samples import Rejection
 from surge.store import Store
 
 __all__ = ["FeedPoller", "PollReport"]
@@ -41,14 +43,13 @@ class PollReport:
 class FeedPoller:
     """Polls one feed; remembers what it has delivered so each poll asks only for new data."""
 
-    def __init__(self, feed: Feed, store: Store, catalogue: Catalogue,
-                 clock: Callable[[], float] = time.time,
-                 on_stored: Callable[[Sequence[Sample]], Any] | None = None) -> None:
+    def __init__(self, feed: Feed, store: Store, catalogue: Catalogue | Callable[[], Catalogue],
+                 clock: Callable[[], float] = time.time, interval: float | None = None) -> None:
         self.feed = feed
         self.store = store
-        self.catalogue = catalogue
+        self._catalogue = catalogue
         self.clock = clock
-        self.on_stored = on_stored  # told of every newly stored batch (the rules engine)
+        self.interval = feed.interval if interval is None else interval  # Surge seconds
         status = {s.name: s for s in store.feed_status()}.get(feed.name)
         self.since = status.last_sample if status else None
         self.down = bool(status and status.down_since is not None)
@@ -63,19 +64,15 @@ class FeedPoller:
         except Exception as exc:  # an adapter bug must not stop the worker; it is made loud
             log.exception("feed %s raised an unexpected error", self.feed.name)
             return self._failed(now, f"unexpected error in the feed: {type(exc).__name__}: {exc}")
-        good, bad = check_samples(raw, self.catalogue, now, self.store.retention)
-        result = self.store.write(good)
-        if self.on_stored is not None and result.accepted:
-            late = set(result.late)
-            self._tell([s for s in good if s not in late])
-        newest = max((s.ts for s in good), default=None)
-        if newest is not None and (self.since is None or newest > self.since):
-            self.since = newest
+        result = ingest(self.store, self.catalogue, raw, source=f"feed:{self.feed.name}", now=now)
+        bad = result.rejected
+        if result.newest is not None and (self.since is None or result.newest > self.since):
+            self.since = result.newest
         if bad:
             log.warning("feed %s: %d sample(s) rejected, first: %s", self.feed.name, len(bad),
                         bad[0].reason)
         self.store.record_poll(
-            self.feed.name, function=self.feed.function, interval=self.feed.interval, at=now,
+            self.feed.name, function=self.feed.function, interval=self.interval, at=now,
             accepted=result.accepted, rejected=bad, late=len(result.late),
             duplicates=result.duplicates, newest_sample=self.since)
         if self.down:
@@ -86,18 +83,14 @@ class FeedPoller:
         return PollReport(self.feed.name, now, None, result.accepted, result.duplicates,
                           len(result.late), bad)
 
-    def _tell(self, stored: Sequence[Sample]) -> None:
-        assert self.on_stored is not None
-        try:
-            self.on_stored(stored)
-        except StoreUnavailable:
-            raise
-        except Exception:  # the samples are stored; a failure downstream must not lose them
-            log.exception("feed %s: the stored batch could not be evaluated", self.feed.name)
+    @property
+    def catalogue(self) -> Catalogue:
+        """The catalogue in force now (a provider is asked at every poll)."""
+        return self._catalogue() if callable(self._catalogue) else self._catalogue
 
     def _failed(self, now: float, error: str) -> PollReport:
         self.store.record_poll(self.feed.name, function=self.feed.function,
-                               interval=self.feed.interval, at=now, error=error)
+                               interval=self.interval, at=now, error=error)
         if not self.down:
             self.down = True
             log.error("feed %s is down: %s", self.feed.name, error)

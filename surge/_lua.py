@@ -140,3 +140,19 @@ for k = 1, #KEYS do
 end
 return out
 """
+
+# The worker lease: KEYS[1] = lease key; ARGV[1] = owner, ARGV[2] = ttl in ms.
+# Renew only a lease we still hold (never extend a standby's that took over).
+RENEW_LEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+RELEASE_LEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""

@@ -14,7 +14,11 @@
 | surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
 | surge:feeds                         | set    | store.record_poll  | names of feeds seen           |
-| surge:worker                        | hash   | worker heartbeat   | expires 60 s after last beat  |
+| surge:worker:lease                  | string | the active worker  | its id; expires unless renewed |
+| surge:workers                       | hash   | every worker       | id -> JSON; dropped when expired |
+|   pid, host, role (active/standby), started, rules_version, expires_ms                      |
+| surge:rules                         | hash   | the active worker  | the rules in force: version, text, |
+|   source, loaded_by, loaded_at; every process uses this version                           |
 | surge:engine                        | hash   | rules engine       | its state: "meta", "derived",   |
 |   and "i:{trigger identity}" per trigger instance; kept so a restart continues exactly        |
 | surge:levels                        | hash   | rules engine       | every level now, with reasons |
@@ -42,16 +46,20 @@ __all__ = [
     "EVENTS",
     "FEEDS",
     "LATEST",
+    "LEASE",
     "LEVELS",
     "LOGIN_LIMITS",
     "META",
     "QUARANTINE",
     "RELOAD",
+    "RULES",
     "SCREENS",
     "USERS",
     "WORKER",
+    "WORKERS",
     "chunk",
     "feed",
+    "is_account_key",
     "screen",
     "screen_token",
     "series_field",
@@ -66,7 +74,10 @@ BATCHES = PREFIX + "batches"
 CLOCK = PREFIX + "clock"
 QUARANTINE = PREFIX + "quarantine"
 FEEDS = PREFIX + "feeds"
-WORKER = PREFIX + "worker"
+WORKER = PREFIX + "worker"  # no longer written; kept so old keys can be recognised
+LEASE = PREFIX + "worker:lease"
+WORKERS = PREFIX + "workers"
+RULES = PREFIX + "rules"
 META = PREFIX + "meta"
 ENGINE = PREFIX + "engine"
 LOGIN_LIMITS = PREFIX + "login-limit"  # prefix of Flask-Limiter's counters (failed sign-ins)
@@ -75,6 +86,15 @@ RELOAD = PREFIX + "engine:reload"
 USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
 DAY_MS = 86_400_000
+
+
+ACCOUNT_PREFIXES = (PREFIX + "user:", PREFIX + "screen:", PREFIX + "screen-token:",
+                    PREFIX + "session", PREFIX + "token", LOGIN_LIMITS)
+
+
+def is_account_key(key: str) -> bool:
+    """Keys about people and screens (kept when an exercise's data are cleared)."""
+    return key in (USERS, SCREENS) or key.startswith(ACCOUNT_PREFIXES)
 
 
 def chunk(metric: str, scope: str, day: int) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "FeedStatus",
     "Series",
     "Store",
+    "WorkerInfo",
     "WriteResult",
     "redact_url",
 ]
@@ -87,6 +88,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker process: its id, whether it is the active one, and what it reported."""
+
+    id: str
+    active: bool
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class FeedStatus:
     """What the worker last recorded about one feed."""
 
@@ -128,6 +138,8 @@ class Store:
         self.where = where or "the store"
         self._write = client.register_script(_lua.WRITE)
         self._range = client.register_script(_lua.RANGE)
+        self._renew = client.register_script(_lua.RENEW_LEASE)
+        self._release = client.register_script(_lua.RELEASE_LEASE)
 
     @classmethod
     def connect(cls, url: str, **kwargs: Any) -> Store:
@@ -424,18 +436,221 @@ class Store:
         value = self._call(self.client.getdel, keys.RELOAD)
         return value.decode() if value is not None else None
 
-    # --- the worker's heartbeat -------------------------------------------------------
+    # --- workers: one active (the lease holder), any number of hot standbys -------------
+    # Liveness is real time (a process is alive or not), whatever the Surge clock's speed:
+    # the lease and the membership entries expire by the server's clock.
 
-    def heartbeat(self, info: Mapping[str, Any], at: float | None = None) -> None:
-        when = self.clock() if at is None else at
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.WORKER, mapping={"at": f"{when:.3f}", **{k: str(v) for k, v in info.items()}})
-        pipe.expire(keys.WORKER, 60)
-        self._call(pipe.execute)
+    def acquire_lease(self, owner: str, ttl: float) -> bool:
+        """Become the active worker if nobody is; True if ``owner`` holds the lease now."""
+        got = self._call(self.client.set, keys.LEASE, owner, nx=True, px=int(ttl * 1000))
+        return bool(got) or self.renew_lease(owner, ttl)
+
+    def renew_lease(self, owner: str, ttl: float) -> bool:
+        """Extend the lease if ``owner`` still holds it; False if it was lost."""
+        return bool(self._call(self._renew, keys=[keys.LEASE], args=[owner, int(ttl * 1000)]))
+
+    def release_lease(self, owner: str) -> None:
+        self._call(self._release, keys=[keys.LEASE], args=[owner])
+
+    def lease_holder(self) -> str | None:
+        value = self._call(self.client.get, keys.LEASE)
+        return value.decode() if value is not None else None
+
+    def worker_beat(self, owner: str, info: Mapping[str, Any], ttl: float) -> None:
+        """Record that worker ``owner`` is alive (active or standby) for ``ttl`` seconds."""
+        record = json.dumps({**info, "expires_ms": int((time.time() + ttl) * 1000)})
+        self._call(self.client.hset, keys.WORKERS, owner, record)
+
+    def worker_gone(self, owner: str) -> None:
+        self._call(self.client.hdel, keys.WORKERS, owner)
+
+    def workers(self) -> list[WorkerInfo]:
+        """Every live worker, the active one first; entries whose beat expired are dropped."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(keys.LEASE)
+        pipe.hgetall(keys.WORKERS)
+        pipe.time()
+        holder, raw, (secs, micros) = self._call(pipe.execute)
+        server_ms = int(secs) * 1000 + int(micros) // 1000
+        active = holder.decode() if holder is not None else None
+        out: list[WorkerInfo] = []
+        expired: list[bytes] = []
+        for owner_b, value in raw.items():
+            owner = owner_b.decode()
+            try:
+                info = json.loads(value)
+            except ValueError:
+                info = {}
+            # expiry is judged by the server's clock as well as ours: either may be skewed
+            if int(info.get("expires_ms", 0)) < min(server_ms, int(time.time() * 1000)):
+                expired.append(owner_b)
+                continue
+            out.append(WorkerInfo(owner, owner == active, info))
+        if expired:
+            self._call(self.client.hdel, keys.WORKERS, *expired)
+        return sorted(out, key=lambda w: (not w.active, w.id))
 
     def worker(self) -> dict[str, str] | None:
-        raw = self._call(self.client.hgetall, keys.WORKER)
-        return {k.decode(): v.decode() for k, v in raw.items()} or None
+        """The active worker's record (pid, host, started, ...), or None if none is active."""
+        for info in self.workers():
+            if info.active:
+                return {"id": info.id, **{k: str(v) for k, v in info.info.items()}}
+        return None
+
+    # --- the run's clock and the rules in force, shared by every process ---------------
+
+    def publish_clock(self, record: Mapping[str, str]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.CLOCK)
+        pipe.hset(keys.CLOCK, mapping=dict(record))
+        self._call(pipe.execute)
+
+    def clock_record(self) -> dict[str, str]:
+        raw = self._call(self.client.hgetall, keys.CLOCK)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def publish_rules(self, version: str, text: str, *, source: str, loaded_by: str,
+                      at: float) -> None:
+        """Make ``version`` (with its file's text) the rules in force for every process."""
+        self._call(self.client.hset, keys.RULES, mapping={
+            "version": version, "text": text, "source": source, "loaded_by": loaded_by,
+            "loaded_at": f"{at:.3f}"})
+
+    def rules_version(self) -> str | None:
+        value = self._call(self.client.hget, keys.RULES, "version")
+        return value.decode() if value is not None else None
+
+    def rules_in_force(self) -> dict[str, str]:
+        """version, text, source, loaded_by, loaded_at of the rules in force ({} if none)."""
+        raw = self._call(self.client.hgetall, keys.RULES)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    # --- what an exercise must not mix with -------------------------------------------
+
+    def clear_run_data(self) -> int:
+        """Delete everything but accounts (users, screens, sign-in state); returns the count.
+
+        For a fresh exercise on a store that held the previous exercise: its simulated
+        samples, levels and timeline go, its sign-ins and wall-screen links stay."""
+        doomed: list[bytes] = []
+        for key in self.client.scan_iter(match=keys.PREFIX + "*", count=1000):
+            if not keys.is_account_key(key.decode()):
+                doomed.append(key)
+        for start in range(0, len(doomed), 1000):
+            self._call(self.client.delete, *doomed[start:start + 1000])
+        return len(doomed)
+
+    def holds_live_data(self) -> bool:
+        """True when real (not simulated) feeds have written to this store."""
+        record = self.clock_record()
+        if record.get("mode") in ("simulated", "exercise"):
+            return False
+        return bool(self._call(self.client.exists, keys.LATEST, keys.FEEDS))
+
+    # --- users and wall screens: surge.auth's records, kept as hashes of strings --------
+
+    def user_names(self) -> list[str]:
+        return sorted(n.decode() for n in self._call(self.client.smembers, keys.USERS))
+
+    def user_record(self, name: str) -> dict[str, str]:
+        """The user's fields, or {} when there is no such user."""
+        return self._decoded(self._call(self.client.hgetall, keys.user(name)))
+
+    def user_records(self) -> dict[str, dict[str, str]]:
+        """Every user's fields, by name, in name order."""
+        return self._records(self.user_names(), keys.user)
+
+    def create_user(self, name: str, fields: Mapping[str, str]) -> bool:
+        """Create the user in one transaction; False (and nothing written) if it exists."""
+        key = keys.user(name)
+
+        def create(pipe: Any) -> bool:
+            if pipe.exists(key):
+                pipe.multi()
+                return False
+            pipe.multi()
+            pipe.hset(key, mapping=dict(fields))
+            pipe.sadd(keys.USERS, name)
+            return True
+
+        return bool(self._call(self.client.transaction, create, key, value_from_callable=True))
+
+    def update_user(self, name: str, fields: Mapping[str, str], *, new_epoch: bool = False) -> None:
+        """Set some of the user's fields; ``new_epoch`` also moves their ``epoch`` on by one."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.user(name), mapping=dict(fields))  # type: ignore[arg-type]
+        if new_epoch:
+            pipe.hincrby(keys.user(name), "epoch", 1)
+        self._call(pipe.execute)
+
+    def swap_user_field(self, name: str, field: str, old: str, new: str) -> bool:
+        """Set the user's ``field`` to ``new`` only if it still holds ``old``."""
+        key = keys.user(name)
+
+        def swap(pipe: Any) -> bool:
+            current = pipe.hget(key, field)
+            pipe.multi()
+            if current != old.encode():
+                return False
+            pipe.hset(key, field, new)
+            return True
+
+        return bool(self._call(self.client.transaction, swap, key, value_from_callable=True))
+
+    def screen_names(self) -> list[str]:
+        return sorted(n.decode() for n in self._call(self.client.smembers, keys.SCREENS))
+
+    def screen_record(self, name: str) -> dict[str, str]:
+        """The screen's fields, or {} when there is no such screen."""
+        return self._decoded(self._call(self.client.hgetall, keys.screen(name)))
+
+    def screen_records(self) -> dict[str, dict[str, str]]:
+        """Every screen's fields, by name, in name order."""
+        return self._records(self.screen_names(), keys.screen)
+
+    def create_screen(self, name: str, fields: Mapping[str, str], token_sha256: str) -> bool:
+        """Create the screen and its token in one transaction, replacing a revoked screen of
+        the same name; False (and nothing written) if a live screen has the name."""
+        key = keys.screen(name)
+
+        def create(pipe: Any) -> bool:
+            if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
+                pipe.multi()
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            pipe.hset(key, mapping=dict(fields))
+            pipe.sadd(keys.SCREENS, name)
+            pipe.set(keys.screen_token(token_sha256), name)
+            return True
+
+        return bool(self._call(self.client.transaction, create, key, value_from_callable=True))
+
+    def revoke_screen(self, name: str, fields: Mapping[str, str], token_sha256: str) -> None:
+        """Set the screen's revoked fields and delete its token, together."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.screen(name), mapping=dict(fields))  # type: ignore[arg-type]
+        pipe.delete(keys.screen_token(token_sha256))
+        self._call(pipe.execute)
+
+    def update_screen(self, name: str, fields: Mapping[str, str]) -> None:
+        self._call(self.client.hset, keys.screen(name), mapping=dict(fields))
+
+    def screen_by_token(self, token_sha256: str) -> str | None:
+        """The name of the screen whose token has this sha256, if it is live."""
+        name = self._call(self.client.get, keys.screen_token(token_sha256))
+        return name.decode() if name is not None else None
+
+    def _records(self, names: list[str], key: Callable[[str], str]) -> dict[str, dict[str, str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(key(name))
+        rows = self._call(pipe.execute) if names else []
+        return {name: self._decoded(row) for name, row in zip(names, rows, strict=True) if row}
+
+    @staticmethod
+    def _decoded(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
     # --- plumbing ---------------------------------------------------------------------
 

@@ -1,8 +1,18 @@
-"""The worker: APScheduler runs one polling job per feed, plus a heartbeat.
+"""The worker: one active process polls the feeds and runs the rules engine; others stand by.
 
-Each job runs at its feed's interval with ``max_instances=1`` (a slow poll is never run
-twice at once), ``coalesce=True`` (missed runs collapse into one) and a little jitter (feeds
-polled together do not all hit their sources in the same second).
+Any number of ``surge worker`` processes may run against one store. Exactly one is active:
+it holds a lease in the store that it renews every second; the others are hot standbys
+that try to take the lease every second. When the active one dies, its lease expires and a
+standby takes over within LEASE_SECONDS + BEAT_SECONDS, continuing the engine from the state
+it saved (which is saved with its events in one transaction, so no change of level is lost
+or recorded twice).
+
+While active, APScheduler runs one polling job per feed (``max_instances=1``: a slow poll is
+never run twice at once; ``coalesce``: missed runs collapse into one; a little jitter), and
+one engine thread evaluates every stored batch as soon as its notice arrives (whoever wrote
+it: a poller here or in another process, ``surge ink`` from the CLI) and ticks for what time
+alone changes. Feeds are polled every ``interval`` of Surge time, so an exercise at x60 polls
+sixty times as often, but never more than once a real second (MIN_POLL_SECONDS).
 """
 
 from __future__ import annotations
@@ -10,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,53 +34,168 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feeds.base import Feed
 from feeds.poller import FeedPoller
+from surge.bus import Bus
 from surge.catalogue import Catalogue
+from surge.clock import LIVE, Clock
 from surge.errors import StoreUnavailable
 from surge.store import Store
 
 if TYPE_CHECKING:
     from surge.rules.live import LiveEngine
 
-__all__ = ["HEARTBEAT_SECONDS", "TICK_SECONDS", "Worker"]
+__all__ = ["BEAT_SECONDS", "LEASE_SECONDS", "MIN_POLL_SECONDS", "TICK_SECONDS", "Worker"]
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 10
-TICK_SECONDS = 5.0  # the rules engine's tick: time-based changes are at most this late
+LEASE_SECONDS = 5.0  # real seconds: an active worker silent this long is replaced
+BEAT_SECONDS = 1.0  # real seconds between lease renewals (active) and attempts (standby)
+MIN_POLL_SECONDS = 1.0  # real seconds: a feed is never polled more often than this
+TICK_SECONDS = 5.0  # Surge seconds: time-based changes are recorded at most this late
+MIN_TICK_SECONDS = 0.25  # real seconds between ticks, however fast the clock runs
 
 
 class Worker:
-    """Polls every feed on its own schedule, and runs the rules engine, until stopped."""
+    """Polls every feed and runs the rules engine while it holds the lease; stands by otherwise."""
 
     def __init__(self, store: Store, catalogue: Catalogue, feeds: Sequence[Feed],
-                 clock: Callable[[], float] = time.time, rules_path: Path | None = None,
-                 tick_seconds: float = TICK_SECONDS) -> None:
+                 clock: Clock = LIVE, rules_path: Path | None = None,
+                 tick_seconds: float = TICK_SECONDS, worker_id: str | None = None,
+                 lease_seconds: float = LEASE_SECONDS, beat_seconds: float = BEAT_SECONDS) -> None:
         self.store = store
         self.catalogue = catalogue
         self.clock = clock
         self.rules_path = rules_path
         self.tick_seconds = tick_seconds
+        self.lease_seconds = lease_seconds
+        self.beat_seconds = beat_seconds
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.bus = Bus()
+        self.feeds = list(feeds)
         self.engine: LiveEngine | None = None
-        self.pollers = [FeedPoller(feed, store, catalogue, clock) for feed in feeds]
-        self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
-            "max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
-        self.started = clock()
+        self.pollers: list[FeedPoller] = []
+        self.started = time.time()
+        self.active = False
+        self._stopping = threading.Event()
+        self._halt_engine = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._scheduler: BackgroundScheduler | None = None
+        self._lock = threading.RLock()
+        self._store_down_since: float | None = None
+
+    # --- lifetime ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Take the lease if free (become active at once), then keep it or wait for it."""
+        self._beat()
+        thread = threading.Thread(target=self._lease_loop, name="worker-lease", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        with self._lock:
+            was_active = self.active
+            self._deactivate()
+        with contextlib.suppress(StoreUnavailable):
+            if was_active:
+                self.store.release_lease(self.id)
+                self.store.append_event("worker_stopped", {"pid": os.getpid(), "worker": self.id})
+            self.store.worker_gone(self.id)
+
+    def wait_until_active(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.active
+
+    # --- the lease ---------------------------------------------------------------------
+
+    def _lease_loop(self) -> None:
+        while not self._stopping.wait(self.beat_seconds):
+            self._beat()
+
+    def _beat(self) -> None:
+        try:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                if self.active:
+                    if not self.store.renew_lease(self.id, self.lease_seconds):
+                        log.error("worker %s lost its lease to another worker; standing by",
+                                  self.id)
+                        self._deactivate()
+                elif self.store.acquire_lease(self.id, self.lease_seconds):
+                    self._activate()
+                self.store.worker_beat(self.id, self._info(), self.lease_seconds)
+            if self._store_down_since is not None:
+                log.warning("store reachable again after %.0f s",
+                            time.monotonic() - self._store_down_since)
+                self._store_down_since = None
+        except StoreUnavailable as exc:
+            if self._store_down_since is None:
+                self._store_down_since = time.monotonic()
+                log.error("worker cannot reach the store: %s", exc)
+
+    def _info(self) -> dict[str, object]:
+        version = self.engine.rules.version if self.engine else self.catalogue.version
+        return {"pid": os.getpid(), "host": socket.gethostname(),
+                "role": "active" if self.active else "standby",
+                "started": f"{self.started:.3f}", "rules_version": version,
+                "feeds": [f.name for f in self.feeds]}
+
+    # --- becoming active, and standing down --------------------------------------------
+
+    def _activate(self) -> None:
+        previous = self.store.workers()
+        was = [w.id for w in previous if w.active and w.id != self.id]
+        self.active = True
+        self._halt_engine.clear()
+        now = self.clock()
+        self.pollers = [FeedPoller(feed, self.store, self.current_catalogue, self.clock,
+                                   interval=self.poll_interval(feed))
+                        for feed in self.feeds]
+        self.store.append_event("worker_started", {
+            "pid": os.getpid(), "worker": self.id, "feeds": [f.name for f in self.feeds],
+            "rules_version": self.catalogue.version, "took_over_from": was or None}, at=now)
         if self.rules_path is not None:
             self._start_engine(self.rules_path)
+        scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
         for poller in self.pollers:
-            interval = poller.feed.interval
-            self.scheduler.add_job(
-                poller.poll_safely, IntervalTrigger(seconds=interval, jitter=min(2.0, interval / 10)),
-                id=poller.feed.name, name=f"poll {poller.feed.name}", next_run_time=_now())
-        self.scheduler.add_job(self.beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS),
-                               id="heartbeat", next_run_time=_now())
-        self.scheduler.start()
-        self.store.append_event("worker_started", {"pid": os.getpid(),
-                                                   "feeds": [p.feed.name for p in self.pollers],
-                                                   "rules_version": self.catalogue.version})
-        log.info("worker polling %d feed(s): %s", len(self.pollers),
+            real = self.clock.real_seconds(poller.interval)
+            scheduler.add_job(poller.poll_safely,
+                              IntervalTrigger(seconds=real, jitter=min(2.0, real / 10)),
+                              id=poller.feed.name, name=f"poll {poller.feed.name}",
+                              next_run_time=_now())
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("worker %s is active, polling %d feed(s): %s", self.id, len(self.pollers),
                  ", ".join(p.feed.name for p in self.pollers))
+
+    def _deactivate(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self._halt_engine.set()
+        if self._scheduler is not None:
+            with contextlib.suppress(Exception):
+                self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        for thread in [t for t in self._threads if t.name == "rules-engine"]:
+            thread.join(timeout=10)
+            self._threads.remove(thread)
+        self.engine = None
+
+    def poll_interval(self, feed: Feed) -> float:
+        """Surge seconds between polls of ``feed``: its interval, or more at high speed."""
+        return max(feed.interval, MIN_POLL_SECONDS * self.clock.speed)
+
+    def current_catalogue(self) -> Catalogue:
+        """The catalogue of the rules in force (after a reload, the new one)."""
+        return self.engine.rules.catalogue if self.engine is not None else self.catalogue
+
+    # --- the rules engine ---------------------------------------------------------------
 
     def _start_engine(self, rules_path: Path) -> None:
         from surge.rules.live import LiveEngine
@@ -76,24 +204,54 @@ class Worker:
             # first start: poll once so the engine's warm start sees the feeds' backfill
             for poller in self.pollers:
                 poller.poll_safely()
-        self.engine = LiveEngine(self.store, rules_path, self.clock)
-        for poller in self.pollers:
-            poller.on_stored = self.engine.ingest
-        self.scheduler.add_job(self.engine.safe_tick, IntervalTrigger(seconds=self.tick_seconds),
-                               id="rules", name="rules engine tick", next_run_time=_now())
+        before = self.store.last_notice()
+        self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}")
+        caught_up_to = self.engine.evaluator.t / 1000
+        thread = threading.Thread(target=self._engine_loop, args=(before, caught_up_to),
+                                  name="rules-engine", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
-    def beat(self) -> None:
-        version = self.engine.rules.version if self.engine else self.catalogue.version
+    def _engine_loop(self, cursor: str, caught_up_to: float) -> None:
+        """Evaluate each stored batch as its notice arrives; tick between them."""
+        engine = self.engine
+        assert engine is not None
+        # notices written before the engine caught up may hold samples it has already read
+        overlap_until = self._safe_last_notice(cursor)
+        tick_real = max(self.clock.real_seconds(self.tick_seconds), MIN_TICK_SECONDS)
+        next_tick = time.monotonic()
+        while not self._halt_engine.is_set() and not self._stopping.is_set():
+            try:
+                wait = max(0.0, min(next_tick - time.monotonic(), 1.0))
+                for notice in self.store.notices(cursor, block_ms=max(1, int(wait * 1000))):
+                    samples = notice.samples
+                    if _id_le(notice.id, overlap_until):
+                        samples = [s for s in samples if s.ts > caught_up_to]
+                    if not self._halt_engine.is_set():
+                        engine.ingest(samples)
+                    cursor = notice.id
+                if time.monotonic() >= next_tick and not self._halt_engine.is_set():
+                    engine.tick()
+                    next_tick = time.monotonic() + tick_real
+            except StoreUnavailable as exc:
+                log.error("rules engine paused: %s", exc)
+                self._halt_engine.wait(1.0)
+            except Exception:  # a bug must not silently stop evaluation: loud, then go on
+                log.exception("rules engine step failed")
+                self._halt_engine.wait(1.0)
+
+    def _safe_last_notice(self, fallback: str) -> str:
         try:
-            self.store.heartbeat({"pid": os.getpid(), "started": f"{self.started:.3f}",
-                                  "rules_version": version})
-        except StoreUnavailable as exc:
-            log.error("heartbeat not recorded: %s", exc)
+            return self.store.last_notice()
+        except StoreUnavailable:
+            return fallback
 
-    def stop(self) -> None:
-        self.scheduler.shutdown(wait=True)
-        with contextlib.suppress(StoreUnavailable):
-            self.store.append_event("worker_stopped", {"pid": os.getpid()})
+
+def _id_le(a: str, b: str) -> bool:
+    """Stream id a <= stream id b."""
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) <= (int(bms), int(bseq or 0))
 
 
 def _now() -> datetime:

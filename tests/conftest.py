@@ -55,3 +55,9 @@ def catalogue() -> Catalogue:
 def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
     s = Store(redis_client, where=redis_url)
     yield s
+
+
+def active_worker(store: Store, owner: str = "test-worker", pid: int = 1) -> None:
+    """Make the store show a live, active worker (as a running `surge worker` does)."""
+    store.acquire_lease(owner, 60)
+    store.worker_beat(owner, {"pid": pid, "host": "test", "role": "active"}, 60)

@@ -24,6 +24,7 @@ from surge.samples import Sample
 from surge.settings import Settings
 from surge.store import Store
 from tests.dashboard.conftest import add_user, auth_settings, sign_in
+from tests.conftest import active_worker
 
 RULES = Path(__file__).resolve().parents[2] / "surge_rules.yaml"
 NOW = time.time()  # real time: the store expires day chunks by the wall clock
@@ -138,7 +139,7 @@ def test_refresh_shows_the_values_in_the_store(app: Dash, store: Store,
           ("pts.on_time_pct", "trust", NOW - 60, 87.2),
           ("ae.handover_longest", "RK9", NOW - 20, 186), ("ae.handover_queue", "RK9", NOW - 20, 6),
           ("ae.handover_longest", "RVJ", NOW - 20, 27))
-    store.heartbeat({"pid": 1}, at=NOW)
+    active_worker(store)
     out = refresh(app)
     panels = out["overview-panels"]["children"]
     assert [p["props"]["id"] for p in panels] == [f"panel-{f.id}" for f in catalogue.functions]
@@ -209,7 +210,7 @@ def test_a_failing_feed_gets_a_banner_naming_it(app: Dash, store: Store,
 def test_a_stopped_worker_gets_a_banner(app: Dash, store: Store) -> None:
     status = text(refresh(app)["status-bar"]["children"])
     assert "WORKER STOPPED — no new data is being collected" in status
-    store.heartbeat({"pid": 1}, at=NOW)
+    active_worker(store)
     assert "WORKER STOPPED" not in text(refresh(app)["status-bar"]["children"])
 
 
@@ -300,7 +301,7 @@ def badge(node: Any, element_id: str) -> tuple[str, str, str, str]:
 
 def test_refresh_shows_the_calculated_levels(app: Dash, store: Store,
                                              catalogue: Catalogue) -> None:
-    store.heartbeat({"pid": 1}, at=NOW)
+    active_worker(store)
     since = NOW - 3600
     publish(store, {
         "overall": level(3, ["call_handling"], kind="overall", since=since),
@@ -349,7 +350,7 @@ def test_refresh_shows_the_calculated_levels(app: Dash, store: Store,
 
 
 def test_no_published_levels_say_level_not_available(app: Dash, store: Store) -> None:
-    store.heartbeat({"pid": 1}, at=NOW)
+    active_worker(store)
     out = refresh(app)
     status, panels = out["status-bar"]["children"], out["overview-panels"]["children"]
     assert badge(status, "level-overall")[2:] == ("missing", "CALCULATED LEVELNOT AVAILABLE")
@@ -392,7 +393,7 @@ def test_a_broken_rules_file_shows_no_level(tmp_path: Path, store: Store) -> Non
 
 
 def test_a_refresh_reads_the_levels_with_one_command(app: Dash, store: Store) -> None:
-    store.heartbeat({"pid": 1}, at=NOW)
+    active_worker(store)
     publish(store, {"overall": level(2, ["ae"], kind="overall"), "ae": level(2)})
     store.client.config_resetstat()
     refresh(app)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from surge.cli import main
+from tests.conftest import active_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def test_status_reports_a_reachable_store_and_each_feed(store, redis_url) -> Non
     store.record_poll("sim-ae", function="ae", interval=30, at=now, accepted=7,
                       newest_sample=now - 5)
     store.record_poll("sim-pts", function="pts", interval=60, at=now, error="source down")
-    store.heartbeat({"pid": 1})
+    active_worker(store)
     result = invoke("status", "--json", env={"SURGE_REDIS_URL": redis_url})
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

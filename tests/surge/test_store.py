@@ -150,11 +150,23 @@ def test_a_server_that_can_evict_gets_a_warning(store: Store, redis_client) -> N
         redis_client.config_set("maxmemory-policy", before)
 
 
-def test_worker_heartbeat_expires(store: Store, redis_client) -> None:
+def test_one_worker_holds_the_lease_until_it_lapses_or_is_released(store: Store) -> None:
     assert store.worker() is None
-    store.heartbeat({"pid": 42}, at=T0)
+    assert store.acquire_lease("a", ttl=0.3)
+    assert not store.acquire_lease("b", ttl=0.3), "a second worker must stand by"
+    assert store.renew_lease("a", ttl=0.3) and not store.renew_lease("b", ttl=0.3)
+    store.worker_beat("a", {"pid": 42}, ttl=0.3)
+    store.worker_beat("b", {"pid": 43}, ttl=0.3)
+    assert [(w.id, w.active) for w in store.workers()] == [("a", True), ("b", False)]
     assert store.worker()["pid"] == "42"
-    assert 0 < redis_client.ttl(keys.WORKER) <= 60
+    time.sleep(0.4)  # a lapses: nobody renewed
+    assert store.workers() == [] and store.lease_holder() is None
+    assert store.acquire_lease("b", ttl=5) and store.lease_holder() == "b"
+    assert not store.renew_lease("a", ttl=5), "a lapsed worker must not take the lease back"
+    store.release_lease("a")  # not its lease: nothing happens
+    assert store.lease_holder() == "b"
+    store.release_lease("b")
+    assert store.lease_holder() is None
 
 
 def test_an_unreachable_store_says_where_it_looked() -> None:

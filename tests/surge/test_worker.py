@@ -58,3 +58,44 @@ def test_each_feed_is_polled_and_a_slow_poll_never_overlaps(store, catalogue) ->
     polls_after_stop = quick.polls
     time.sleep(0.5)
     assert quick.polls == polls_after_stop
+
+
+def test_a_second_worker_stands_by_and_takes_over_when_the_first_stops(store, catalogue) -> None:
+    first_feed, second_feed = CountingFeed("feed", 0.2), CountingFeed("feed", 0.2)
+    first = Worker(store, catalogue, [first_feed], worker_id="first",
+                   lease_seconds=1.0, beat_seconds=0.1)
+    second = Worker(store, catalogue, [second_feed], worker_id="second",
+                    lease_seconds=1.0, beat_seconds=0.1)
+    first.start()
+    assert first.wait_until_active(5)
+    second.start()
+    try:
+        wait_for(lambda: first_feed.polls >= 3)
+        assert not second.active and second_feed.polls == 0, "a standby must not poll"
+        assert [(w.id, w.active) for w in store.workers()] == [("first", True), ("second", False)]
+        first.stop()  # releases the lease: the standby takes over at its next beat
+        assert second.wait_until_active(3)
+        wait_for(lambda: second_feed.polls >= 2)
+    finally:
+        second.stop()
+        first.stop()
+    started = [e.data for e in store.events(kinds=["worker_started"])]
+    assert [e["worker"] for e in started] == ["first", "second"]
+
+
+def test_a_worker_that_loses_its_lease_stops_polling(store, catalogue) -> None:
+    feed = CountingFeed("feed", 0.2)
+    worker = Worker(store, catalogue, [feed], worker_id="w", lease_seconds=5,
+                    beat_seconds=0.1)
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        store.release_lease("w")
+        assert store.acquire_lease("usurper", 60)  # e.g. w was frozen and its lease lapsed
+        wait_for(lambda: not worker.active)
+        polls = feed.polls
+        time.sleep(0.6)
+        assert feed.polls <= polls + 1  # at most one poll already under way
+    finally:
+        worker.stop()
+    assert store.lease_holder() == "usurper", "stopping must not release another's lease"
