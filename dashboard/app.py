@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from dash import Dash
 from dashboard.auth import install_auth
 from dashboard.components import watchdog
 from dashboard.context import EXTENSION, DashboardContext
+from surge.clock import Clock
 from surge.settings import Settings
 from surge.store import Store
 
@@ -35,8 +35,9 @@ ASSETS = HERE.parent / "assets"
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None,
-               clock: Callable[[], float] = time.time) -> Dash:
-    """A dashboard app; nothing contacts the store until a page refreshes."""
+               clock: Clock | Callable[[], float] | None = None) -> Dash:
+    """A dashboard app; nothing contacts the store until a page refreshes. ``clock``: the
+    run's clock (`surge run`); None follows the clock the worker published in the store."""
     if settings is None:
         context = DashboardContext.from_env(store, clock)
     else:

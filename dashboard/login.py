@@ -139,14 +139,14 @@ def _login() -> Response:
         return login_page(400, FAILED)
     name = name.strip()
     try:
-        user = Users(context.store(), context.clock).authenticate(name, password,
+        user = Users(context.store(), context.security_clock).authenticate(name, password,
                                                                  address=address())
     except StoreUnavailable as exc:
         log.warning("sign-in refused: %s", exc)
         return login_page(503, STORE_DOWN)
     if user is None:
         return login_page(401, FAILED)
-    start_session(Principal("user", user.name, user.role), context.clock(), epoch=user.epoch)
+    start_session(Principal("user", user.name, user.role), context.security_clock(), epoch=user.epoch)
     return flask.redirect(_safe_next(form.get("next")))
 
 
@@ -164,7 +164,7 @@ def _logout() -> Response:
 def _screen(token: str) -> Response:
     context = current()
     try:
-        screen = Screens(context.store(), context.clock).resolve(token, address=address())
+        screen = Screens(context.store(), context.security_clock).resolve(token, address=address())
     except StoreUnavailable as exc:
         log.warning("screen sign-in refused: %s", exc)
         return page(503, "Wall screen", message=STORE_DOWN)
@@ -175,7 +175,7 @@ def _screen(token: str) -> Response:
         session["ended"] = REVOKED_MARK
         return revoked_page()
     who = Principal("screen", screen.name, "viewer")
-    start_session(who, context.clock(), token=token)
+    start_session(who, context.security_clock(), token=token)
     audit("screen_signed_in", actor(who), screen=screen.name)
     return flask.redirect("/")
 

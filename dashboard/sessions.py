@@ -268,7 +268,7 @@ def load_principal(user_id: str) -> Principal | None:
     kind, _, name = user_id.partition(":")
     try:
         if kind == "user":
-            user = Users(context.store(), context.clock).get(name)
+            user = Users(context.store(), context.security_clock).get(name)
             if user is None or user.disabled:
                 g.surge_ended = ("session_ended", {"reason": "user disabled"})
             elif user.epoch != session.get("epoch"):
@@ -279,7 +279,7 @@ def load_principal(user_id: str) -> Principal | None:
         if kind == "screen":
             if g.get("surge_needed", "viewer") != "viewer":
                 return Principal("screen", name, "viewer", verified=False)  # refused anyway
-            screen = Screens(context.store(), context.clock).resolve(
+            screen = Screens(context.store(), context.security_clock).resolve(
                 str(session.get("token", "")), address=address())
             if screen is None or screen.name != name:
                 g.surge_ended = (REVOKED_MARK, {"screen": name})

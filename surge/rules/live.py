@@ -41,7 +41,7 @@ class LiveEngine:
     """One Evaluator, kept current and saved; thread-safe (polls and ticks run in threads)."""
 
     def __init__(self, store: Store, rules_path: Path, clock: Callable[[], float] = time.time,
-                 rules: Rules | None = None) -> None:
+                 rules: Rules | None = None, who: str = "the worker") -> None:
         self.store = store
         self.rules_path = Path(rules_path)
         self.clock = clock
@@ -50,6 +50,7 @@ class LiveEngine:
         self._file_stamp = _stamp(self.rules_path)
         self._saved_levels: dict[str, str] = {}
         self.evaluator = self._start()
+        self._publish(self.rules, f"{who} at start-up", self.clock())
 
     # --- starting ----------------------------------------------------------------------
 
@@ -209,6 +210,7 @@ class LiveEngine:
             summary = describe_changes(self.rules, rules, kept, len(fresh.instances))
             previous = self.rules.version
             self.rules, self.evaluator = rules, fresh
+            self._publish(rules, requested_by or "a change to the file", now)
             self.store.append_event("rules_loaded", {
                 "source": str(self.rules_path), "cause": cause, "rules_version": rules.version,
                 "previous_version": previous, "summary": summary}, at=now)
@@ -216,6 +218,16 @@ class LiveEngine:
             self._save(fresh, force=True)
             log.warning("rules reloaded (%s -> %s): %s", previous, rules.version, summary)
             return True
+
+    def _publish(self, rules: Rules, loaded_by: str, at: float) -> None:
+        """Put these rules in force for every process (pollers, pages, the CLI)."""
+        try:
+            text = self.rules_path.read_text(encoding="utf-8")
+        except OSError as exc:  # the file vanished after it was read: keep the version
+            log.error("rules file unreadable after loading (%s); pages keep their rules", exc)
+            return
+        self.store.publish_rules(rules.version, text, source=str(self.rules_path),
+                                 loaded_by=loaded_by, at=at)
 
     def safe_tick(self) -> None:
         """For the scheduler: a store outage is logged, not raised into APScheduler."""
