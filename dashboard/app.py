@@ -21,7 +21,7 @@ import flask
 from dash import Dash
 
 from dashboard.auth import install_auth
-from dashboard.components import watchdog
+from dashboard.components import runmode, watchdog
 from dashboard.context import EXTENSION, DashboardContext
 from surge.clock import Clock
 from surge.settings import Settings
@@ -51,8 +51,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         update_title=None,  # type: ignore[arg-type]  # documented; no "Updating..." flicker
     )
     app.server.extensions[EXTENSION] = context
+    app.layout = functools.partial(runmode.frame, context, dash.page_container)
     install_auth(app.server, context)
     watchdog.register(app)
+    runmode.register(app, context)
     for page in dash.page_registry.values():
         module = sys.modules.get(page["module"])
         register = getattr(module, "register_callbacks", None)
