@@ -18,9 +18,12 @@ class Feed(Protocol):
     """A source of samples for one function, polled every ``interval`` seconds.
 
     ``fetch`` returns the samples with ``since < ts <= now`` (``since`` is the newest sample
-    time already delivered, or None on the first poll). It may return raw mappings with
-    keys metric, scope, ts, value: the poller checks them. It raises ``FetchFailed`` when
-    the source cannot be read; the poller records that and tries again next interval.
+    time already delivered, or None on the first poll). Times are Surge time, the run's one
+    clock (``surge.clock``): the wall clock in a live run, faster in an exercise, where a feed
+    may be polled less often than ``interval`` (never more than once a real second). It may
+    return raw mappings with keys metric, scope, ts, value: the poller checks them. It raises
+    ``FetchFailed`` when the source cannot be read; the poller records that and tries again
+    next interval.
     """
 
     name: str

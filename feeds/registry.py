@@ -1,41 +1,66 @@
-"""The feeds the worker can poll, by name (SURGE_FEEDS)."""
+"""The feeds the worker can poll, by name (SURGE_FEEDS); a name may be used by one feed only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 from feeds.base import Feed
 from surge.catalogue import Catalogue
+from surge.clock import Clock
 from surge.configfile import did_you_mean
 from surge.errors import ConfigError, Problem
 from surge.settings import Settings
 
-__all__ = ["FEED_FACTORIES", "build_feeds"]
+__all__ = ["FEED_FACTORIES", "FeedFactory", "build_feeds"]
+
+# (settings, catalogue, the run's clock) -> the feeds of one SURGE_FEEDS entry
+FeedFactory = Callable[[Settings, Catalogue, Clock], list[Feed]]
 
 
-def _simulator(settings: Settings, catalogue: Catalogue, anchor: float) -> list[Feed]:
+def _simulator(settings: Settings, catalogue: Catalogue, clock: Clock) -> list[Feed]:
     from feeds.scenario import load_scenario
     from feeds.simulator import SimulatorConfig, simulated_feeds
 
     scenario = load_scenario(settings.scenario, catalogue) if settings.scenario else None
-    config = SimulatorConfig(seed=settings.seed, speed=settings.speed, scenario=scenario,
-                             anchor=anchor)
+    # An exercise clock starts at the scenario's start time, so that is where the
+    # scenario's events are timed from; otherwise the scenario starts now.
+    start = clock.origin if clock.exercise_mode and clock.origin is not None else clock()
+    # The worker polls a feed at most once a real second, which is `speed` Surge seconds.
+    config = SimulatorConfig(seed=settings.seed, scenario=scenario, start=start,
+                             poll_spacing=clock.speed)
     return list(simulated_feeds(catalogue, config))
 
 
-FEED_FACTORIES: dict[str, Callable[[Settings, Catalogue, float], list[Feed]]] = {
+FEED_FACTORIES: dict[str, FeedFactory] = {
     "simulator": _simulator,
 }
 
 
-def build_feeds(settings: Settings, catalogue: Catalogue, anchor: float) -> list[Feed]:
-    """The feeds named in settings.feeds; ConfigError naming any unknown one."""
-    problems = [Problem("SURGE_FEEDS", f"unknown feed {name!r}{did_you_mean(name, FEED_FACTORIES)}"
-                        f" (known: {', '.join(FEED_FACTORIES)})")
-                for name in settings.feeds if name not in FEED_FACTORIES]
+def build_feeds(settings: Settings, catalogue: Catalogue, clock: Clock,
+                factories: Mapping[str, FeedFactory] = FEED_FACTORIES) -> list[Feed]:
+    """The feeds named in settings.feeds, built for this clock.
+
+    ConfigError naming every unknown entry, every entry listed twice, and every feed name
+    that two feeds would share (the poller and scheduler key everything by feed name).
+    """
+    problems = [Problem("SURGE_FEEDS", f"unknown feed {name!r}{did_you_mean(name, factories)}"
+                        f" (known: {', '.join(factories)})")
+                for name in settings.feeds if name not in factories]
+    problems += [Problem("SURGE_FEEDS", f"{name!r} is listed {count} times: list each feed once")
+                 for name, count in Counter(settings.feeds).items() if count > 1]
     if problems:
         raise ConfigError(problems)
     feeds: list[Feed] = []
-    for name in settings.feeds:
-        feeds += FEED_FACTORIES[name](settings, catalogue, anchor)
+    made_by: dict[str, list[str]] = {}
+    for entry in settings.feeds:
+        for feed in factories[entry](settings, catalogue, clock):
+            feeds.append(feed)
+            made_by.setdefault(feed.name, []).append(entry)
+    clashes = [Problem("SURGE_FEEDS", f"feed name {name!r} is used by {len(entries)} feeds "
+                                      f"(from {' and '.join(dict.fromkeys(entries))}): "
+                                      f"each feed needs a name of its own")
+               for name, entries in made_by.items() if len(entries) > 1]
+    if clashes:
+        raise ConfigError(clashes)
     return feeds

@@ -1,11 +1,14 @@
-"""Scenarios for the simulated trust: timed surges, handover crises, major incidents, outages."""
+"""Scenarios for the simulated trust: timed surges, handover crises, major incidents, outages,
+and what each should do to the levels (``expect:``), checked by backtesting it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ruamel.yaml.comments import CommentedMap
@@ -15,9 +18,15 @@ from surge.configfile import Node, Reader, describe, did_you_mean, load_yaml
 from surge.durations import format_duration
 from surge.errors import ConfigError, Problem
 
+if TYPE_CHECKING:
+    from surge.rules.model import Rules
+
 __all__ = [
     "EVENT_KINDS",
     "SCENARIO_DIR",
+    "Expectations",
+    "LevelExpectation",
+    "LevelHistory",
     "Scenario",
     "ScenarioEvent",
     "available_scenarios",
@@ -29,7 +38,9 @@ SCENARIO_DIR = Path(__file__).with_name("scenarios")
 EVENT_KINDS = ("surge", "handover_crisis", "major_incident", "feed_outage")
 MAX_MAGNITUDE = 5.0  # beyond this the simulated values only pin at the plausible-range limits
 
-_TOP_KEYS = ("name", "description", "start_time", "events")
+_TOP_KEYS = ("name", "description", "start_time", "events", "expect")
+_EXPECT_KEYS = ("within", "levels")
+_LEVEL_KEYS = ("peak", "peak_at_most", "back_to", "stale")
 _COMMON_REQUIRED = ("kind", "at", "for")
 _COMMON_OPTIONAL = ("label",)
 # Per kind: (required keys, optional keys) on top of the common ones.
@@ -40,7 +51,7 @@ _KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "feed_outage": (("feed",), ()),
 }
 _ALL_KIND_KEYS = sorted({k for req, opt in _KIND_KEYS.values() for k in (*req, *opt)})
-# Default ramp in and out, in virtual seconds; an outage is the one deliberate step.
+# Default ramp in and out, in seconds; an outage is the one deliberate step.
 _DEFAULT_RAMP = {"surge": 20 * 60, "handover_crisis": 60 * 60, "major_incident": 3 * 60,
                  "feed_outage": 0}
 _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -53,13 +64,13 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ScenarioEvent:
-    """One timed event; ``at`` and ``duration`` (the ``for`` key) are virtual seconds."""
+    """One timed event; ``at`` and ``duration`` (the ``for`` key) are seconds of Surge time."""
 
     kind: str
     at: int  # from the scenario start
     duration: int
     magnitude: float = 1.0
-    ramp: int = 0  # virtual seconds to build up and to die away
+    ramp: int = 0  # seconds to build up and to die away
     functions: tuple[str, ...] = ()  # surge: the functions that feel it; empty means all
     site: str | None = None  # handover_crisis: a hospital code
     feed: str | None = None  # feed_outage: a feed name such as sim-clinical_triage
@@ -77,11 +88,11 @@ class ScenarioEvent:
         return not self.functions or function in self.functions
 
     def active(self, elapsed: float) -> bool:
-        """Whether the event is under way ``elapsed`` virtual seconds after the scenario start."""
+        """Whether the event is under way ``elapsed`` seconds after the scenario start."""
         return self.at <= elapsed < self.end
 
     def envelope(self, elapsed: np.ndarray) -> np.ndarray:
-        """Strength 0..1 at virtual seconds since the scenario start, ramped in and out smoothly."""
+        """Strength 0..1 at seconds since the scenario start, ramped in and out smoothly."""
         e = elapsed - self.at
         if self.kind == "major_incident":
             # Calls flood in within minutes, then ease off as the scene is managed.
@@ -99,14 +110,101 @@ class ScenarioEvent:
 
 
 @dataclass(frozen=True)
+class LevelHistory:
+    """One level's course over a window: its level and stale flag at the start, then each
+    change as (seconds after the start, level, stale)."""
+
+    level: int
+    stale: bool = False
+    changes: tuple[tuple[float, int, bool], ...] = ()
+
+    def peak(self) -> tuple[int, float]:
+        """(the highest level, seconds after the start it was first reached)."""
+        best, when = self.level, 0.0
+        for at, level, _ in self.changes:
+            if level > best:
+                best, when = level, at
+        return best, when
+
+    def fell_to(self, level: int) -> float | None:
+        """When, after its peak, the level was first at ``level`` or lower; None if never."""
+        best, when = self.peak()
+        if best <= level:
+            return when
+        return next((at for at, lv, _ in self.changes if at > when and lv <= level), None)
+
+    def first_stale(self) -> float | None:
+        if self.stale:
+            return 0.0
+        return next((at for at, _, stale in self.changes if stale), None)
+
+
+@dataclass(frozen=True)
+class LevelExpectation:
+    """What one level (overall, a protocol id, or PROTOCOL@SITE) should do within the window."""
+
+    name: str
+    peak: int | None = None  # the highest level reached is at least this
+    peak_at_most: int | None = None  # ... and at most this
+    back_to: int | None = None  # after its highest level it falls to this level or lower
+    stale: bool | None = None  # flagged stale at some point (true) or never (false)
+    # (source, line, col) of the entry, so that an unmet expectation points into the file,
+    # and (key, path, line, col) of each field, for checks against the catalogue.
+    where: tuple[str, int, int] = field(default=("", 0, 0), compare=False, repr=False)
+    positions: tuple[tuple[str, str, int, int], ...] = field(default=(), compare=False,
+                                                             repr=False)
+
+    def unmet(self, history: LevelHistory) -> list[str]:
+        """Why the history does not meet this expectation; empty when it does."""
+        out = []
+        best, when = history.peak()
+        reached = f"level {best}" + (f" (at +{format_duration(when)})" if when else "")
+        if self.peak is not None and best < self.peak:
+            out.append(f"{self.name} reached {reached}, expected {self.peak} or higher")
+        if self.peak_at_most is not None and best > self.peak_at_most:
+            out.append(f"{self.name} reached {reached}, expected at most {self.peak_at_most}")
+        if self.back_to is not None and history.fell_to(self.back_to) is None:
+            out.append(f"{self.name} reached {reached} and did not fall back to "
+                       f"{self.back_to} or lower")
+        stale_at = history.first_stale()
+        if self.stale is True and stale_at is None:
+            out.append(f"{self.name} was never flagged stale")
+        if self.stale is False and stale_at is not None:
+            out.append(f"{self.name} was flagged stale at +{format_duration(stale_at)}")
+        return out
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a scenario should do to the levels ``within`` seconds of its start."""
+
+    within: int
+    levels: tuple[LevelExpectation, ...] = ()
+
+    def unmet(self, histories: Mapping[str, LevelHistory]) -> list[Problem]:
+        """Every expectation the levels' histories over the window do not meet, located."""
+        problems = []
+        for expected in self.levels:
+            source, line, col = expected.where
+            history = histories.get(expected.name)
+            reasons = [f"no level named {expected.name!r}"] if history is None \
+                else expected.unmet(history)
+            problems += [Problem(source, f"expect.levels.{expected.name}: {reason} within "
+                                         f"{format_duration(self.within)}", line or None, col)
+                         for reason in reasons]
+        return problems
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A named script of events played against the simulated trust's normal pattern."""
 
     name: str
     description: str
     events: tuple[ScenarioEvent, ...] = ()
-    start_time: dt.time | None = None  # local time of day the virtual clock starts at
+    start_time: dt.time | None = None  # local time of day an exercise clock starts at
     source: str = ""
+    expect: Expectations | None = None
 
     def of_kind(self, kind: str) -> tuple[ScenarioEvent, ...]:
         return tuple(e for e in self.events if e.kind == kind)
@@ -124,11 +222,15 @@ def available_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
-def load_scenario(name_or_path: str | Path, catalogue: Catalogue | None = None) -> Scenario:
+def load_scenario(name_or_path: str | Path, catalogue: Catalogue | None = None, *,
+                  rules: Rules | None = None) -> Scenario:
     """A shipped scenario by name, or a scenario file; ConfigError listing every problem.
 
-    With a catalogue, sites, functions and feeds named by events are checked against it too.
+    With a catalogue, sites, functions and feeds named by events, and levels named by
+    ``expect``, are checked against it too; with rules, the level names in ``expect`` also.
     """
+    if catalogue is None and rules is not None:
+        catalogue = rules.catalogue
     path = _resolve(name_or_path)
     reader = Reader(path)
     root = load_yaml(path)
@@ -148,19 +250,25 @@ def load_scenario(name_or_path: str | Path, catalogue: Catalogue | None = None) 
             event = _event(reader, item)
             if event is not None:
                 events.append(event)
+    expect = _expectations(reader, top["expect"]) if "expect" in top else None
     scenario = Scenario(name or path.stem, " ".join(description.split()),
-                        tuple(sorted(events, key=lambda e: e.at)), start_time, str(path))
+                        tuple(sorted(events, key=lambda e: e.at)), start_time, str(path), expect)
     problems = list(reader.problems)
     if catalogue is not None:
         problems += _reference_problems(scenario, catalogue)
+    if rules is not None:
+        problems += _level_name_problems(scenario, rules)
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: (p.line or 0, p.col or 0)))
     return scenario
 
 
-def check_scenario(scenario: Scenario, catalogue: Catalogue) -> None:
-    """ConfigError if the scenario names sites, functions or feeds the catalogue lacks."""
+def check_scenario(scenario: Scenario, catalogue: Catalogue, rules: Rules | None = None) -> None:
+    """ConfigError if the scenario names sites, functions, feeds, level numbers (or, with
+    rules, level names) that the catalogue lacks."""
     problems = _reference_problems(scenario, catalogue)
+    if rules is not None:
+        problems += _level_name_problems(scenario, rules)
     if problems:
         raise ConfigError(problems)
 
@@ -268,6 +376,89 @@ def _names(reader: Reader, node: Node) -> tuple[str, ...] | None:
     return tuple(n for n in names if n)
 
 
+def _expectations(reader: Reader, node: Node) -> Expectations | None:
+    fields = reader.mapping(node, required=_EXPECT_KEYS, optional=_EXPECT_KEYS,
+                            what="expectations (a mapping with within and levels)")
+    if fields is None:
+        return None
+    within = reader.duration(fields["within"]) if "within" in fields else None
+    if within == 0:
+        reader.error(fields["within"], "within must be longer than 0s")
+    levels = []
+    if "levels" in fields:
+        entries = list(reader.items(fields["levels"], "a mapping of level names (overall, a "
+                                                      "protocol id or PROTOCOL@SITE) to what "
+                                                      "each should do"))
+        if not entries and isinstance(fields["levels"].value, CommentedMap):
+            reader.error(fields["levels"], "expected at least one level")
+        for key, child in entries:
+            expected = _level_expectation(reader, fields["levels"], str(key), child)
+            if expected is not None:
+                levels.append(expected)
+    return Expectations(within or 1, tuple(levels))
+
+
+def _level_expectation(reader: Reader, parent: Node, name: str,
+                       node: Node) -> LevelExpectation | None:
+    fields = reader.mapping(node, optional=_LEVEL_KEYS,
+                            what=f"what the level should do (some of {', '.join(_LEVEL_KEYS)})")
+    if fields is None:
+        return None
+    if not fields:
+        reader.error(node, f"expected at least one of {', '.join(_LEVEL_KEYS)}")
+    numbers = {key: _level_number(reader, fields[key]) for key in ("peak", "peak_at_most",
+                                                                   "back_to") if key in fields}
+    stale = reader.boolean(fields["stale"]) if "stale" in fields else None
+    peak, most, back = (numbers.get(k) for k in ("peak", "peak_at_most", "back_to"))
+    if peak is not None and most is not None and most < peak:
+        reader.error(fields["peak_at_most"], f"peak_at_most {most} is below peak {peak}: "
+                                             f"no level can meet both")
+    if peak is not None and back is not None and back >= peak:
+        reader.error(fields["back_to"], f"back_to {back} is not below peak {peak}: it says "
+                                        f"how far the level falls after its peak")
+    line, col = parent.key_position(name)
+    positions = tuple((k, n.name, n.line, n.col) for k, n in fields.items())
+    return LevelExpectation(name, peak, most, back, stale, (reader.source, line, col), positions)
+
+
+def _level_number(reader: Reader, node: Node) -> int | None:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.error(node, f"expected a level number such as 3, got {describe(value)}")
+        return None
+    return int(value)
+
+
+def _level_name_problems(scenario: Scenario, rules: Rules) -> list[Problem]:
+    """Problems with the level names ``expect`` uses, against the rules' protocols and sites."""
+    if scenario.expect is None:
+        return []
+    names = ["overall"]
+    for protocol in rules.protocols.values():
+        names.append(protocol.id)
+        names += [f"{protocol.id}@{site}" for site in protocol.sites()]
+    per_site = [p.id for p in rules.protocols.values() if p.sites()]
+    problems = []
+    for expected in scenario.expect.levels:
+        if expected.name in names:
+            continue
+        source, line, col = expected.where
+        pid, _, site = expected.name.partition("@")
+        if site and pid in rules.protocols and pid not in per_site:
+            why = f"{pid} has no per-site levels (those that do: {', '.join(per_site)})"
+        elif site and pid in per_site:
+            sites = rules.protocols[pid].sites()
+            why = (f"{pid} has no level at {site!r}"
+                   f"{did_you_mean(expected.name, names)}; its sites are {', '.join(sites)}")
+        else:
+            why = (f"unknown level {expected.name!r}{did_you_mean(expected.name, names)}; "
+                   f"expected overall, a protocol ({', '.join(rules.protocols)}) or "
+                   f"PROTOCOL@SITE")
+        problems.append(Problem(source or scenario.source, f"expect.levels.{expected.name}: "
+                                                           f"{why}", line or None, col or None))
+    return problems
+
+
 def _reference_problems(scenario: Scenario, catalogue: Catalogue) -> list[Problem]:
     """Problems with the sites, functions and feeds events name, located in the file."""
     source = scenario.source or f"scenario {scenario.name}"
@@ -300,4 +491,12 @@ def _reference_problems(scenario: Scenario, catalogue: Catalogue) -> list[Proble
         if event.feed is not None and event.feed not in feeds:
             report("feed", f"unknown feed {event.feed!r}{did_you_mean(event.feed, feeds)}; "
                            f"the simulated feeds are {', '.join(feeds)}")
+    numbers = [level.number for level in catalogue.levels]
+    for expected in scenario.expect.levels if scenario.expect else ():
+        for key, name, line, col in expected.positions:
+            value = getattr(expected, key)
+            if key != "stale" and value is not None and value not in numbers:
+                problems.append(Problem(source, f"{name}: no level {value} in "
+                                                f"{catalogue.source}; its levels are "
+                                                f"{', '.join(map(str, numbers))}", line, col))
     return problems

@@ -20,12 +20,15 @@ __all__ = ["HISTORY", "INTERVALS", "SimulatedFeed", "SimulatorConfig", "simulate
 INTERVALS = {"call_handling": 15.0, "clinical_triage": 30.0, "ae": 30.0, "pts": 60.0}
 DEFAULT_INTERVAL = 30.0  # for a function added to the catalogue that the simulator lacks
 HISTORY = 6 * 3600.0  # the most one fetch returns, whatever `since` says
+OUTAGE_POLLS = 3  # an outage lasts at least this many polls, so the poller always sees it
 
-# Every value is a pure function of (seed, speed, scenario, anchor, real time): nothing is
-# kept between polls, so any poll, backfill or re-run sees the same history. One demand
-# signal drives everything: time of day, day of week and season in virtual time, smooth
-# seeded noise, and the scenario's events. Each function reads it with a lag (virtual
-# seconds), so a surge moves through the system as it does in a real control room.
+# Every value is a pure function of (seed, scenario, scenario start, Surge time): nothing is
+# kept between polls, so any poll, backfill or re-run sees the same history. There is no
+# clock in here: the worker asks for Surge time (the one clock, surge/clock.py), which an
+# exercise runs faster. One demand signal drives everything: time of day, day of week and
+# season at the local time asked for, smooth seeded noise, and the scenario's events,
+# timed from the scenario start. Each function reads it with a lag (seconds), so a surge
+# moves through the system as it does in a real control room.
 LAG = {"call_handling": 0.0, "clinical_triage": 20 * 60.0, "ae": 45 * 60.0, "pts": 60 * 60.0}
 ANSWER_LAG = 20 * 60.0  # answer times are over the last hour, so trail the queue
 HANDOVER_LAG = 90 * 60.0
@@ -54,12 +57,15 @@ _M64 = (1 << 64) - 1
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """How the simulated trust runs: its seed, clock speed and scenario."""
+    """How the simulated trust runs: its seed, its scenario and when the scenario starts."""
 
     seed: int = 1
-    speed: float = 1.0  # simulated time runs `speed` times faster than the clock
     scenario: Scenario | None = None
-    anchor: float = 0.0  # real epoch seconds at which the scenario starts (process start)
+    start: float = 0.0  # Surge time (UTC epoch s) of the scenario start: the exercise origin
+    # The least Surge time between two polls of a feed: the worker polls at most once a real
+    # second, so at --speed N a 15 s feed is polled every N Surge seconds. Outages last at
+    # least OUTAGE_POLLS polls of this spacing, whatever the speed.
+    poll_spacing: float = 0.0
 
 
 class SimulatedFeed:
@@ -74,31 +80,41 @@ class SimulatedFeed:
     def __repr__(self) -> str:
         return f"SimulatedFeed({self.name!r}, every {self.interval:g}s)"
 
-    def virtual_time(self, t: float) -> float:
-        """The simulated epoch time shown by the trust's clocks at real time ``t``."""
-        return float(self._trust.virtual(np.array([t], dtype=float))[0])
+    @property
+    def start(self) -> float:
+        """Surge time of the scenario start: events are timed from it."""
+        return self._trust.start
 
     def fetch(self, since: float | None, now: float) -> list[Sample]:
-        """Samples on this feed's grid with since < ts <= now, at most HISTORY old."""
-        trust = self._trust
-        outages = trust.outages(self.name, self.interval)
-        for start, end, event in outages:
+        """Samples on this feed's grid with since < ts <= now (Surge time), at most HISTORY old.
+
+        Raises FetchFailed while a scenario outage of this feed is under way.
+        """
+        for start, end, event in self._trust.outages(self.name, self.interval):
             if start <= now < end:
-                raise FetchFailed(trust.outage_message(self.name, event))
+                raise FetchFailed(self._trust.outage_message(self.name, event))
         oldest = now - HISTORY if since is None else max(since, now - HISTORY)
-        first = int(np.floor(oldest / self.interval)) + 1
-        last = int(np.floor(now / self.interval))
+        return self.samples(oldest, now)
+
+    def samples(self, since: float, until: float) -> list[Sample]:
+        """Every reading on this feed's grid with since < ts <= until, however long the span.
+
+        The readings an outage swallowed are left out, as they never arrive; nothing is
+        raised. For backtests and warm-up history.
+        """
+        trust = self._trust
+        first = int(np.floor(since / self.interval)) + 1
+        last = int(np.floor(until / self.interval))
         if last < first:
             return []
         index = np.arange(first, last + 1, dtype=np.int64)
         ts = index * self.interval
-        for start, end, _ in outages:  # readings from an outage never arrive
+        for start, end, _ in trust.outages(self.name, self.interval):
             keep = (ts < start) | (ts >= end)
             index, ts = index[keep], ts[keep]
         if ts.size == 0:
             return []
-        v = trust.virtual(ts)
-        series = trust.series(self.function, v, index)
+        series = trust.series(self.function, ts, index)
         keys = list(series)
         if not keys:
             return []
@@ -110,9 +126,9 @@ class SimulatedFeed:
 
 def simulated_feeds(catalogue: Catalogue, config: SimulatorConfig) -> list[SimulatedFeed]:
     """One simulated feed per function in the catalogue, named sim-<function id>."""
-    if not config.speed > 0:
-        raise ConfigError.single("speed", f"the simulator speed must be above 0, "
-                                          f"got {config.speed!r}")
+    if not config.poll_spacing >= 0:
+        raise ConfigError.single("poll_spacing", f"the poll spacing must be 0 or more seconds, "
+                                                 f"got {config.poll_spacing!r}")
     if config.scenario is not None:
         check_scenario(config.scenario, catalogue)
     trust = _Trust(catalogue, config)
@@ -170,50 +186,27 @@ class _Unit:
 
 
 class _Trust:
-    """The simulated trust shared by the four feeds: clock, demand signal and metric models."""
+    """The simulated trust shared by the four feeds: local time, demand signal and metric models."""
 
     def __init__(self, catalogue: Catalogue, config: SimulatorConfig) -> None:
         self.catalogue = catalogue
         self.seed = config.seed
-        self.speed = config.speed
-        self.anchor = config.anchor
+        self.start = config.start
+        self.poll_spacing = config.poll_spacing
         self.scenario = config.scenario or Scenario("none", "no scenario")
         self.tz = catalogue.timezone
         self._offsets: dict[int, float] = {}
-        self.start = self.anchor + self._start_shift()
         sizes: dict[str, float] = {}
         for site in catalogue.sites.values():
             rand = _unit(_key(self.seed, "size", site.code), np.zeros(1, dtype=np.int64))[0]
             sizes[site.code] = 1.0 + 0.4 * rand  # from 0.6 to 1.4 of an average site
         self._sizes = sizes
 
-    # clock -------------------------------------------------------------------------------
+    # local time --------------------------------------------------------------------------
 
-    def _start_shift(self) -> float:
-        """How far the virtual clock is set back so the scenario starts at its start_time."""
-        start_time = self.scenario.start_time
-        if start_time is None:
-            return 0.0
-        local = dt.datetime.fromtimestamp(self.anchor, self.tz)
-        start = dt.datetime.combine(local.date(), start_time, self.tz)
-        if start.timestamp() > self.anchor:
-            start = dt.datetime.combine(local.date() - dt.timedelta(days=1), start_time, self.tz)
-        return start.timestamp() - self.anchor
-
-    def virtual(self, t: np.ndarray) -> np.ndarray:
-        # History before the anchor runs at normal speed, so a fast demo still backfills a
-        # believable last six hours rather than days squeezed into them.
-        since = t - self.anchor
-        return self.start + np.where(since >= 0, since * self.speed, since)
-
-    def real(self, v: float) -> float:
-        """The real time at which the virtual clock shows v (the inverse of `virtual`)."""
-        since = v - self.start
-        return self.anchor + (since / self.speed if since >= 0 else since)
-
-    def _offset(self, v: np.ndarray) -> np.ndarray:
+    def _offset(self, t: np.ndarray) -> np.ndarray:
         """UTC offset in seconds at each time; zones change offset on the hour."""
-        hours = np.floor(v / 3600.0).astype(np.int64)
+        hours = np.floor(t / 3600.0).astype(np.int64)
         unique, inverse = np.unique(hours, return_inverse=True)
         offsets = np.empty(unique.size)
         for i, hour in enumerate(unique.tolist()):
@@ -226,18 +219,18 @@ class _Trust:
             offsets[i] = offset
         return offsets[inverse.reshape(-1)]
 
-    def local(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def local(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(local hour as a fraction, weekday with Monday 0, month 0-11) at each time."""
-        local = v + self._offset(v)
+        local = t + self._offset(t)
         days = np.floor(local / 86400.0)
         hour = (local - days * 86400.0) / 3600.0
         weekday = ((days.astype(np.int64) + 3) % 7)  # 1970-01-01 was a Thursday
         month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
         return hour, weekday, month
 
-    def midnight(self, v: np.ndarray) -> np.ndarray:
+    def midnight(self, t: np.ndarray) -> np.ndarray:
         """UTC time of the local midnight that began each time's day (right across DST)."""
-        days = np.floor((v + self._offset(v)) / 86400.0).astype(np.int64)
+        days = np.floor((t + self._offset(t)) / 86400.0).astype(np.int64)
         unique, inverse = np.unique(days, return_inverse=True)
         epoch = dt.date(1970, 1, 1)
         starts = np.array([dt.datetime.combine(epoch + dt.timedelta(days=d), dt.time(),
@@ -246,50 +239,52 @@ class _Trust:
 
     # demand ------------------------------------------------------------------------------
 
-    def smooth(self, name: str, v: np.ndarray, step: float) -> np.ndarray:
-        """Smooth seeded noise in [-1, 1] over virtual time, changing over about `step` s."""
+    def smooth(self, name: str, t: np.ndarray, step: float) -> np.ndarray:
+        """Smooth seeded noise in [-1, 1] over time, changing over about `step` s."""
         key = _key(self.seed, name)
-        pos = v / step
+        pos = t / step
         knot = np.floor(pos)
         frac = pos - knot
         frac = frac * frac * (3.0 - 2.0 * frac)
         a, b = _unit(key, knot), _unit(key, knot + 1)
         return a + (b - a) * frac
 
-    def demand(self, v: np.ndarray) -> np.ndarray:
-        """The expected (forecast) demand at each virtual time: hour x weekday x month."""
-        hour, weekday, month = self.local(v)
+    def demand(self, t: np.ndarray) -> np.ndarray:
+        """The expected (forecast) demand at each time: hour x weekday x month."""
+        hour, weekday, month = self.local(t)
         profile = np.interp(hour, np.arange(25), np.append(_HOURLY, _HOURLY[0]))
         return profile * _WEEKDAY[weekday] * _MONTH[month]
 
-    def load(self, function: str, v: np.ndarray) -> np.ndarray:
-        """The demand a function feels at virtual times v (already lagged by the caller)."""
-        noise = 1.0 + 0.05 * self.smooth("demand", v, 3600.0) \
-            + 0.02 * self.smooth(f"demand:{function}", v, 1200.0)
-        elapsed = v - self.start
-        extra = np.ones_like(v)
-        spike = np.zeros_like(v)
+    def load(self, function: str, t: np.ndarray) -> np.ndarray:
+        """The demand a function feels at times t (already lagged by the caller)."""
+        noise = 1.0 + 0.05 * self.smooth("demand", t, 3600.0) \
+            + 0.02 * self.smooth(f"demand:{function}", t, 1200.0)
+        elapsed = t - self.start
+        extra = np.ones_like(t)
+        spike = np.zeros_like(t)
         for event in self.scenario.of_kind("surge"):
             if event.affects(function):
                 extra += event.magnitude * event.envelope(elapsed)
         for event in self.scenario.of_kind("major_incident"):
             spike += MI_SHARE.get(function, 0.5) * MI_PEAK * event.magnitude \
                 * event.envelope(elapsed)
-        return self.demand(v) * noise * extra + spike
+        return self.demand(t) * noise * extra + spike
 
     # scenario ----------------------------------------------------------------------------
 
     def outages(self, feed: str, interval: float) -> list[tuple[float, float, ScenarioEvent]]:
-        """(real start, real end, event) of each outage of a feed.
+        """(start, end, event) of each outage of a feed, in Surge time.
 
-        An outage lasts at least three polls of real time, so that even at high speed the
-        poller sees the feed fail rather than polling straight over a few-second gap.
+        An outage lasts at least OUTAGE_POLLS polls, so that even at high speed (when a feed
+        is polled less often in Surge time) the poller sees the feed fail rather than polling
+        straight over a gap shorter than its spacing.
         """
+        spacing = max(interval, self.poll_spacing)
         windows = []
         for event in self.scenario.of_kind("feed_outage"):
             if event.feed == feed:
-                start = self.real(self.start + event.at)
-                end = max(self.real(self.start + event.end), start + 3 * interval)
+                start = self.start + event.at
+                end = max(self.start + event.end, start + OUTAGE_POLLS * spacing)
                 windows.append((start, end, event))
         return windows
 
@@ -318,23 +313,23 @@ class _Trust:
             units.append(_Unit(site.code, self._sizes[site.code] / total, float(busy)))
         return units
 
-    def today(self, v: np.ndarray, rate: Callable[[np.ndarray], np.ndarray],
+    def today(self, t: np.ndarray, rate: Callable[[np.ndarray], np.ndarray],
               cell: float = 300.0) -> np.ndarray:
-        """The integral of `rate` (per hour; one row or several) from local midnight to each v.
+        """The integral of `rate` (per hour; one row or several) from local midnight to each t.
 
         Rates are taken at the middle of fixed cells counted from midnight, so a count is the
         same whichever window asked for it, and never falls within a day.
         """
-        mid = self.midnight(v)
+        mid = self.midnight(t)
         unique, inverse = np.unique(mid, return_inverse=True)
         inverse = inverse.reshape(-1)
-        span = v - mid
+        span = t - mid
         counts = [int(np.floor(span[inverse == i].max() / cell)) + 1
                   for i in range(unique.size)]
         centres = np.concatenate([m + (np.arange(n) + 0.5) * cell
                                   for m, n in zip(unique.tolist(), counts, strict=True)])
         per_cell = np.maximum(rate(centres), 0.0) * (cell / 3600.0)
-        out = np.empty((*per_cell.shape[:-1], v.size))
+        out = np.empty((*per_cell.shape[:-1], t.size))
         offset = 0
         for i, n in enumerate(counts):
             cells = per_cell[..., offset:offset + n]
@@ -346,13 +341,13 @@ class _Trust:
             offset += n
         return out
 
-    def handover(self, unit: _Unit, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def handover(self, unit: _Unit, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ambulances queuing, longest wait in min) at a hospital, before reading noise."""
-        load = self.load("ae", v - HANDOVER_LAG) * unit.busy
+        load = self.load("ae", t - HANDOVER_LAG) * unit.busy
         queue = 8.0 * unit.share * load ** 2.0 \
-            * (1.0 + 0.15 * self.smooth(f"queue:{unit.code}", v, 2400.0))
-        wait = (9.0 + 6.0 * queue) * (1.0 + 0.15 * self.smooth(f"wait:{unit.code}", v, 1800.0))
-        elapsed = v - self.start
+            * (1.0 + 0.15 * self.smooth(f"queue:{unit.code}", t, 2400.0))
+        wait = (9.0 + 6.0 * queue) * (1.0 + 0.15 * self.smooth(f"wait:{unit.code}", t, 1800.0))
+        elapsed = t - self.start
         for event in self.crises(unit.code):
             queue = queue + CRISIS_QUEUE * event.magnitude * event.envelope(elapsed)
             # The longest wait can only grow as fast as the clock since the ED stopped flowing.
@@ -361,13 +356,13 @@ class _Trust:
             wait = wait + waited * event.fading(elapsed)
         return queue, wait
 
-    def series(self, function: str, v: np.ndarray, index: np.ndarray) -> dict[
+    def series(self, function: str, t: np.ndarray, index: np.ndarray) -> dict[
             tuple[str, str], np.ndarray]:
-        """Every (metric, scope) value of one function at virtual times v."""
+        """Every (metric, scope) value of one function at times t."""
         out = _Series(self, function, index)
         model = _MODELS.get(function)
         if model is not None:
-            model(self, v, out)
+            model(self, t, out)
         return out.values
 
 
@@ -417,13 +412,13 @@ class _Series:
         self.values[(metric_id, TRUST)] = _clip(total, metric.low, metric.high)
 
 
-def _call_handling(trust: _Trust, v: np.ndarray, out: _Series) -> None:
-    load = trust.load("call_handling", v)
-    answer_load = trust.load("call_handling", v - ANSWER_LAG)
+def _call_handling(trust: _Trust, t: np.ndarray, out: _Series) -> None:
+    load = trust.load("call_handling", t)
+    answer_load = trust.load("call_handling", t - ANSWER_LAG)
 
     def handlers(u: _Unit) -> np.ndarray:
         # Rota gaps wander over hours; in pressure, sickness and breaks bite a little.
-        return 97.0 + 2.5 * trust.smooth(f"handlers:{u.code}", v, 3 * 3600.0) \
+        return 97.0 + 2.5 * trust.smooth(f"handlers:{u.code}", t, 3 * 3600.0) \
             - 4.0 * _pos(load - 1.0)
 
     def strain(u: _Unit, demand: np.ndarray) -> np.ndarray:
@@ -431,25 +426,25 @@ def _call_handling(trust: _Trust, v: np.ndarray, out: _Series) -> None:
 
     def answer_mean(u: _Unit) -> np.ndarray:
         return (3.0 + 6.0 * strain(u, answer_load) ** 3.8) \
-            * (1.0 + 0.1 * trust.smooth(f"answer:{u.code}", v, 1800.0))
+            * (1.0 + 0.1 * trust.smooth(f"answer:{u.code}", t, 1800.0))
 
     out.add("calls.waiting", lambda u, n: 7.0 * u.share * strain(u, load) ** 2.8
-            * (1.0 + 0.1 * trust.smooth(f"calls:{u.code}", v, 900.0))
+            * (1.0 + 0.1 * trust.smooth(f"calls:{u.code}", t, 900.0))
             + n * np.sqrt(3.0 * u.share * load ** 2.8), "sum")
     out.add("calls.answer_mean", lambda u, n: answer_mean(u) + 1.5 * n, "mean")
     out.add("calls.answer_p90", lambda u, n: 2.6 * answer_mean(u) + 6.0 + 4.0 * n, "mean")
     out.add("calls.abandoned_pct", lambda u, n: 0.8 + 0.8 * strain(u, answer_load) ** 3.5
             + 0.3 * n, "mean", 1)
-    out.add("calls.demand_vs_forecast", lambda u, n: 100.0 * load / trust.demand(v) + 1.5 * n,
+    out.add("calls.demand_vs_forecast", lambda u, n: 100.0 * load / trust.demand(t) + 1.5 * n,
             "mean")
     out.add("calls.handlers_vs_plan", lambda u, n: handlers(u) + 0.3 * n, "mean", 1)
 
 
-def _clinical_triage(trust: _Trust, v: np.ndarray, out: _Series) -> None:
-    load = trust.load("clinical_triage", v - LAG["clinical_triage"])
-    clinicians = 95.0 + 3.0 * trust.smooth("clinicians", v, 4 * 3600.0) - 5.0 * _pos(load - 1.0)
+def _clinical_triage(trust: _Trust, t: np.ndarray, out: _Series) -> None:
+    load = trust.load("clinical_triage", t - LAG["clinical_triage"])
+    clinicians = 95.0 + 3.0 * trust.smooth("clinicians", t, 4 * 3600.0) - 5.0 * _pos(load - 1.0)
     strain = load * 95.0 / clinicians
-    wobble = 1.0 + 0.1 * trust.smooth("triage", v, 1200.0)
+    wobble = 1.0 + 0.1 * trust.smooth("triage", t, 1200.0)
     out.add("triage.waiting", lambda u, n: 22.0 * u.share * u.busy * strain ** 2.6 * wobble
             + 2.0 * n, "sum")
     out.add("triage.longest_wait", lambda u, n: (25.0 + 30.0 * (u.busy * strain) ** 2.2)
@@ -457,12 +452,12 @@ def _clinical_triage(trust: _Trust, v: np.ndarray, out: _Series) -> None:
     out.add("triage.overdue_callbacks", lambda u, n: 1.5 * u.share * (u.busy * strain) ** 4.2
             + 0.8 * n, "sum")
     out.add("triage.hear_and_treat_pct", lambda u, n: 13.5 + 1.2 * trust.smooth(
-        f"hat:{u.code}", v, 6 * 3600.0) - 1.0 * _pos(load - 1.0) + 0.2 * n, "mean", 1)
+        f"hat:{u.code}", t, 6 * 3600.0) - 1.0 * _pos(load - 1.0) + 0.2 * n, "mean", 1)
     out.add("triage.clinicians_vs_plan", lambda u, n: clinicians + 0.3 * n, "mean", 1)
 
 
-def _ae(trust: _Trust, v: np.ndarray, out: _Series) -> None:
-    load = trust.load("ae", v - LAG["ae"])
+def _ae(trust: _Trust, t: np.ndarray, out: _Series) -> None:
+    load = trust.load("ae", t - LAG["ae"])
     hospitals = [_Unit(s.code, 0.0, 1.0) for s in trust.catalogue.sites_of("hospital")]
     if "ae.handover_queue" in trust.catalogue.metrics:
         hospitals = trust.units("ae.handover_queue")
@@ -471,26 +466,26 @@ def _ae(trust: _Trust, v: np.ndarray, out: _Series) -> None:
     def state(u: _Unit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean queue, longest wait, queue as read) at a hospital, worked out once."""
         if u.code not in states:
-            queue, wait = trust.handover(u, v)
+            queue, wait = trust.handover(u, t)
             noise = _unit(_key(trust.seed, "queue", u.code), out.index)
             states[u.code] = queue, wait, np.maximum(np.round(queue + 0.7 * noise), 0.0)
         return states[u.code]
 
-    held = _pos(sum((state(u)[0] for u in hospitals), np.zeros_like(v)) - 8.0)
-    stack = 45.0 * load ** 2.3 * (1.0 + 0.08 * trust.smooth("stack", v, 1800.0)) + 2.0 * held
+    held = _pos(sum((state(u)[0] for u in hospitals), np.zeros_like(t)) - 8.0)
+    stack = 45.0 * load ** 2.3 * (1.0 + 0.08 * trust.smooth("stack", t, 1800.0)) + 2.0 * held
     # Response means are over a rolling 24 h: average the instantaneous mean every 15 min.
-    past = (v[:, None] - (np.arange(96) + 0.5) * 900.0).ravel() - LAG["ae"]
-    past_load = trust.load("ae", past).reshape(v.size, 96)
+    past = (t[:, None] - (np.arange(96) + 0.5) * 900.0).ravel() - LAG["ae"]
+    past_load = trust.load("ae", past).reshape(t.size, 96)
     c1 = np.mean(8.6 * past_load ** 1.2, axis=1)
     c2 = np.mean(15.0 + 9.0 * past_load ** 4.5, axis=1)
     out.add("ae.stack", lambda u, n: stack * u.share + 3.0 * n, "sum")
     out.add("ae.stack_c2", lambda u, n: stack * u.share
-            * (0.5 + 0.03 * trust.smooth("c2mix", v, 3600.0)) + 2.0 * n, "sum")
+            * (0.5 + 0.03 * trust.smooth("c2mix", t, 3600.0)) + 2.0 * n, "sum")
     out.add("ae.c1_mean", lambda u, n: c1 + 0.1 * n, "mean", 1)
     out.add("ae.c2_mean", lambda u, n: c2 + 0.4 * n, "mean", 1)
     out.add("ae.c2_longest_wait", lambda u, n: (40.0 + 30.0 * load ** 2.5)
-            * (1.0 + 0.15 * trust.smooth("c2wait", v, 2400.0)) + 4.0 * n, "max")
-    out.add("ae.resources_vs_plan", lambda u, n: 96.0 + 2.5 * trust.smooth("resources", v, 7200.0)
+            * (1.0 + 0.15 * trust.smooth("c2wait", t, 2400.0)) + 4.0 * n, "max")
+    out.add("ae.resources_vs_plan", lambda u, n: 96.0 + 2.5 * trust.smooth("resources", t, 7200.0)
             - 3.0 * _pos(load - 1.0) - 0.5 * held + 0.4 * n, "mean", 1)
 
     out.add("ae.handover_queue", lambda u, n: state(u)[2], "sum")
@@ -510,17 +505,17 @@ def _ae(trust: _Trust, v: np.ndarray, out: _Series) -> None:
 
     def counts(u: _Unit) -> np.ndarray:
         if u.code not in today:
-            today[u.code] = trust.today(v, rates(u))
+            today[u.code] = trust.today(t, rates(u))
         return today[u.code]
 
     out.add("ae.handovers_over_60", lambda u, n: counts(u)[0], "sum", floor=True)
     out.add("ae.hours_lost", lambda u, n: counts(u)[1], "sum", 1, floor=True)
 
 
-def _pts(trust: _Trust, v: np.ndarray, out: _Series) -> None:
-    load = trust.load("pts", v - LAG["pts"])
-    hour, weekday, _ = trust.local(v)
-    day = np.floor(trust.midnight(v) / 3600.0)
+def _pts(trust: _Trust, t: np.ndarray, out: _Series) -> None:
+    load = trust.load("pts", t - LAG["pts"])
+    hour, weekday, _ = trust.local(t)
+    day = np.floor(trust.midnight(t) / 3600.0)
     hours = np.arange(25)
     done = np.interp(hour, hours, np.append(0.0, np.cumsum(_PTS_ACTIVITY)) / _PTS_ACTIVITY.sum())
     booked = np.interp(hour, hours, np.append(0.0, np.cumsum(_PTS_BOOKING)) / _PTS_BOOKING.sum())
@@ -533,14 +528,14 @@ def _pts(trust: _Trust, v: np.ndarray, out: _Series) -> None:
     out.add("pts.journeys_planned", lambda u, n: journeys(u) * (0.85 + 0.15 * booked), "sum",
             floor=True)
     out.add("pts.journeys_completed", lambda u, n: journeys(u) * 0.97 * done, "sum", floor=True)
-    out.add("pts.on_time_pct", lambda u, n: 89.5 + 1.5 * trust.smooth(f"ontime:{u.code}", v,
+    out.add("pts.on_time_pct", lambda u, n: 89.5 + 1.5 * trust.smooth(f"ontime:{u.code}", t,
                                                                       6 * 3600.0)
             - 8.0 * _pos(load - 1.0) + 0.3 * n, "mean", 1)
     discharge = np.interp(hour, hours, np.append(_PTS_DISCHARGE, _PTS_DISCHARGE[0]))
     out.add("pts.discharges_over_2h", lambda u, n: 14.0 * u.share * discharge * load ** 2
-            * (1.0 + 0.15 * trust.smooth(f"discharge:{u.code}", v, 2400.0)) + 0.8 * n, "sum")
+            * (1.0 + 0.15 * trust.smooth(f"discharge:{u.code}", t, 2400.0)) + 0.8 * n, "sum")
     out.add("pts.vehicles_vs_plan", lambda u, n: 95.0 + 2.5 * trust.smooth(
-        f"vehicles:{u.code}", v, 4 * 3600.0) - 3.0 * _pos(load - 1.0) + 0.3 * n, "mean", 1)
+        f"vehicles:{u.code}", t, 4 * 3600.0) - 3.0 * _pos(load - 1.0) + 0.3 * n, "mean", 1)
 
     def late_rate(u: _Unit) -> Callable[[np.ndarray], np.ndarray]:
         def rate(c: np.ndarray) -> np.ndarray:
@@ -551,7 +546,7 @@ def _pts(trust: _Trust, v: np.ndarray, out: _Series) -> None:
             return 0.15 * PTS_JOURNEYS * u.share * _PTS_WEEKDAY[c_weekday] * density * late
         return rate
 
-    out.add("pts.late_renal_oncology", lambda u, n: trust.today(v, late_rate(u)), "sum",
+    out.add("pts.late_renal_oncology", lambda u, n: trust.today(t, late_rate(u)), "sum",
             floor=True)
 
 

@@ -11,6 +11,9 @@ import pytest
 
 from feeds.scenario import (
     EVENT_KINDS,
+    Expectations,
+    LevelExpectation,
+    LevelHistory,
     Scenario,
     ScenarioEvent,
     available_scenarios,
@@ -18,6 +21,8 @@ from feeds.scenario import (
 )
 from surge.catalogue import Catalogue, load_catalogue
 from surge.errors import ConfigError
+from surge.rules.loader import load_rules
+from surge.rules.model import Rules
 
 RULES = Path(__file__).resolve().parents[2] / "surge_rules.yaml"
 SHIPPED = ("feed-outage", "handover-crisis", "major-incident", "quiet-day",
@@ -29,9 +34,15 @@ def catalogue() -> Catalogue:
     return load_catalogue(RULES)
 
 
-def problems_of(path: Path, catalogue: Catalogue | None = None) -> list[str]:
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules(RULES)
+
+
+def problems_of(path: Path, catalogue: Catalogue | None = None,
+                rules: Rules | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        load_scenario(path, catalogue)
+        load_scenario(path, catalogue, rules=rules)
     return str(caught.value).splitlines()
 
 
@@ -60,7 +71,10 @@ def test_shipped_scenarios_say_what_they_do(catalogue: Catalogue) -> None:
     assert surge.start_time is not None and 16 <= surge.start_time.hour <= 18
     (event,) = surge.events
     assert event.kind == "surge" and 0.6 <= event.magnitude <= 0.8
-    assert event.duration >= 3 * 3600 and not event.functions  # every function
+    assert not event.functions  # every function
+    # Long enough to escalate, over early enough for the levels to fall within the window.
+    assert event.duration >= 90 * 60 and surge.expect is not None
+    assert event.end <= surge.expect.within / 2
     (crisis,) = load_scenario("handover-crisis", catalogue).events
     assert (crisis.kind, crisis.site) == ("handover_crisis", "RVJ")
     (outage,) = load_scenario("feed-outage", catalogue).events
@@ -200,3 +214,116 @@ def test_events_ramp_smoothly_and_outages_switch() -> None:
     assert scenario.outage("sim-ae", 119.9) is None
     assert scenario.outage("sim-ae", 120) is outage and scenario.outage("sim-ae", 719) is outage
     assert scenario.outage("sim-ae", 720) is None and scenario.outage("sim-pts", 300) is None
+
+
+# --- expect: what a scenario should do to the levels ----------------------------------------
+
+
+def test_expectations_load_with_their_positions(tmp_path: Path, rules: Rules) -> None:
+    path = write(tmp_path, """\
+description: A surge that should escalate and settle.
+events: []
+expect:
+  within: 4h30m
+  levels:
+    call_handling: {peak: 3, back_to: 2}
+    ae@RVJ: {peak_at_most: 2}
+    overall:
+      peak: 2
+      peak_at_most: 4
+      stale: false
+""")
+    expect = load_scenario(path, rules=rules).expect
+    assert expect is not None and expect.within == 4 * 3600 + 1800
+    assert expect.levels == (
+        LevelExpectation("call_handling", peak=3, back_to=2),
+        LevelExpectation("ae@RVJ", peak_at_most=2),
+        LevelExpectation("overall", peak=2, peak_at_most=4, stale=False))
+    assert [e.where for e in expect.levels] == [(str(path), 6, 5), (str(path), 7, 5),
+                                                (str(path), 8, 5)]
+    assert load_scenario("quiet-day").expect is not None  # no rules needed to load
+
+
+def test_bad_expectations_say_where_and_what(tmp_path: Path, rules: Rules) -> None:
+    path = write(tmp_path, """\
+description: Expectations with every kind of mistake.
+events: []
+expect:
+  within: 0
+  levles: {}
+  levels:
+    call_handlng: {peak: 3}
+    ae@RVX: {peak: 3}
+    pts@PTS-N: {peak: 2}
+    overall: {peak: 3, back_to: 3, peek_at_most: 4}
+    ae: {peak: 5, peak_at_most: 2}
+    clinical_triage: {stale: sometimes}
+    call_handling: {}
+""")
+    problems = problems_of(path, rules=rules)
+    expected = [
+        (4, 11, "expect.within: within must be longer than 0s"),
+        (5, 3, "expect: unknown key 'levles' (did you mean 'levels'?)"),
+        (7, 5, "expect.levels.call_handlng: unknown level 'call_handlng' "
+               "(did you mean 'call_handling'?)"),
+        (8, 5, "expect.levels.ae@RVX: ae has no level at 'RVX' (did you mean 'ae@RVJ'?)"),
+        (9, 5, "expect.levels.pts@PTS-N: pts has no per-site levels (those that do: ae)"),
+        (10, 33, "expect.levels.overall.back_to: back_to 3 is not below peak 3"),
+        (10, 36, "expect.levels.overall: unknown key 'peek_at_most' "
+                 "(did you mean 'peak_at_most'?)"),
+        (11, 16, f"expect.levels.ae.peak: no level 5 in {RULES}; its levels are 1, 2, 3, 4"),
+        (11, 33, "expect.levels.ae.peak_at_most: peak_at_most 2 is below peak 5"),
+        (12, 30, "expect.levels.clinical_triage.stale: expected true or false, "
+                 "got 'sometimes'"),
+        (13, 20, "expect.levels.call_handling: expected at least one of peak, peak_at_most, "
+                 "back_to, stale"),
+    ]
+    assert len(problems) == len(expected), "\n".join(problems)
+    for line, col, text in expected:
+        assert any(p.startswith(f"{path}:{line}:{col}: ") and text in p for p in problems), \
+            (line, col, text, problems)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("expect: [overall]\n", "expected expectations (a mapping with within and levels)"),
+    ("expect: {levels: {overall: {peak: 3}}}\n", "missing required key 'within'"),
+    ("expect: {within: 1h, levels: {}}\n", "expected at least one level"),
+    ("expect: {within: 1h, levels: {overall: 3}}\n", "expected what the level should do"),
+    ("expect: {within: 1h, levels: {overall: {peak: three}}}\n",
+     "expected a level number such as 3, got 'three'"),
+    ("expect: {within: 1h, levels: {overall: {peak: 2.5}}}\n",
+     "expected a level number such as 3, got 2.5"),
+    ("expect: {within: 6 hours, levels: {overall: {peak: 2}}}\n", "expect.within: expected a"),
+])
+def test_bad_expectation_shapes(tmp_path: Path, text: str, message: str) -> None:
+    problems = problems_of(write(tmp_path, "description: x\nevents: []\n" + text))
+    assert any(message in p for p in problems), problems
+    assert all(re.match(rf"{re.escape(str(tmp_path))}\S*:\d+:\d+: ", p) for p in problems)
+
+
+def test_a_history_knows_its_peak_its_fall_and_when_it_went_stale() -> None:
+    history = LevelHistory(2, False, ((600, 3, False), (1200, 4, False), (3000, 3, True),
+                                      (5400, 2, False), (6000, 4, False)))
+    assert history.peak() == (4, 1200)
+    assert history.fell_to(2) == 5400 and history.fell_to(1) is None
+    assert history.fell_to(4) == 1200  # never above it
+    assert history.first_stale() == 3000
+    assert LevelHistory(1, True).first_stale() == 0 and LevelHistory(1).peak() == (1, 0)
+
+
+def test_unmet_expectations_read_as_problems_in_the_file() -> None:
+    history = {"overall": LevelHistory(1, False, ((1800, 3, False),)),
+               "ae": LevelHistory(1, False, ((60, 1, True),))}
+    expect = Expectations(3600, (
+        LevelExpectation("overall", peak=3, back_to=2, where=("s.yaml", 9, 5)),
+        LevelExpectation("ae", peak=2, peak_at_most=1, stale=False, where=("s.yaml", 10, 5)),
+        LevelExpectation("pts@X", peak=2, where=("s.yaml", 11, 5))))
+    assert [str(p) for p in expect.unmet(history)] == [
+        "s.yaml:9:5: expect.levels.overall: overall reached level 3 (at +30m) and did not "
+        "fall back to 2 or lower within 1h",
+        "s.yaml:10:5: expect.levels.ae: ae reached level 1, expected 2 or higher within 1h",
+        "s.yaml:10:5: expect.levels.ae: ae was flagged stale at +1m within 1h",
+        "s.yaml:11:5: expect.levels.pts@X: no level named 'pts@X' within 1h",
+    ]
+    assert Expectations(3600, (LevelExpectation("overall", peak=3, peak_at_most=3),)).unmet(
+        history) == []
