@@ -5,15 +5,21 @@
         /login, /logout, /screen/  signing in and out, throttled (dashboard/login.py)
         before_request guard       every other route needs a signed-in user or a live
                                    screen (or SURGE_ANONYMOUS_VIEW for reading), and the role
-                                   that the route or the Dash callback needs
+                                   that the page, the route or the Dash callback needs
         after_request              security headers on every response
+    page roles                     each page declares who may open it where it registers:
+                                   ``dash.register_page(__name__, ..., role="admin")``; the
+                                   guard (page loads and Dash's page routing) and the
+                                   navigation (``pages_for``) read dash.page_registry
     require_role(role)             inside a Dash callback or a view: 401/403 unless allowed
     role_required(role)            decorator for a Flask view that changes state
     protect_callback(context, output_prefix, role)
                                    a page's state-changing callback: the least role its
                                    outputs need (any callback not listed is read-only)
+    web_actor(via)                 who is acting in this request, for surge.actions
 
-Refusals are on the audit trail. Roles are surge.auth's: this module only checks them.
+Refusals are on the audit trail. Roles, and the least role of each action, are surge.auth's:
+this module only checks them; the actions themselves (surge.actions) check again.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import dash
 import flask
 import flask_login
 from flask import g, request, session
@@ -48,19 +56,24 @@ from dashboard.sessions import (
     load_principal,
     touch,
 )
-from surge.auth import Actor, allows, check_role
+from surge.auth import Actor, Via, allows, check_role
 from surge.auth.roles import ROLES
 
 __all__ = [
     "install_auth",
+    "page_role",
+    "pages_for",
     "protect_callback",
     "require_role",
     "role_required",
+    "web_actor",
 ]
 
 ROLE_ATTR = "surge_role"
 PUBLIC = ("/login", "/logout", "/_favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/screen/")
+ROUTER_OUTPUT = "_pages_content.children"  # Dash's page routing callback renders a page
+ROUTER_INPUT = "_pages_location"
 
 
 # --- role checks -------------------------------------------------------------------------
@@ -102,6 +115,57 @@ def protect_callback(context: DashboardContext, output_prefix: str, role: str) -
     context.callback_roles[output_prefix] = check_role(role)
 
 
+def web_actor(via: Via) -> Actor:
+    """Who is acting in the current request, as surge.actions takes it: 401 when nobody is
+    signed in, 503 when the store cannot confirm their role. The action checks the role."""
+    who = current_principal()
+    if not who.is_authenticated:
+        flask.abort(401)
+    if not who.verified:
+        flask.abort(503)
+    return replace(actor(who), via=via)
+
+
+# --- page roles, from dash.page_registry --------------------------------------------------
+
+
+def page_role(page: Mapping[str, Any]) -> str:
+    """The least role that may open a page: the ``role`` given to ``dash.register_page``."""
+    role = page.get("role")
+    if role is None:
+        raise ValueError(f"page {page.get('module')} ({page.get('path')}) declares no role: "
+                         f"add role=\"viewer\" (or the least role that may open it) to its "
+                         f"dash.register_page call")
+    return check_role(role)
+
+
+def pages_for(role: str) -> list[Mapping[str, Any]]:
+    """The registered pages ``role`` may open, in the registry's order."""
+    return [p for p in dash.page_registry.values() if allows(role, page_role(p))]
+
+
+def _page_at(path: str) -> Mapping[str, Any] | None:
+    """The registered page served at ``path`` (a path or a path template's match)."""
+    wanted = path.strip("/").split("/")
+    for entry in dash.page_registry.values():
+        template = str(entry.get("path_template") or entry.get("path", "")).strip("/").split("/")
+        if len(template) == len(wanted) and all(
+                t == w or (t.startswith("<") and t.endswith(">") and w)
+                for t, w in zip(template, wanted, strict=True)):
+            return entry
+    return None
+
+
+def _routed_path(body: Mapping[str, Any]) -> str:
+    """The path Dash's page routing callback was asked to render, from its inputs."""
+    for item in body.get("inputs") or []:
+        if isinstance(item, dict) and item.get("id") == ROUTER_INPUT \
+                and item.get("property") == "pathname":
+            value = item.get("value")
+            return value if isinstance(value, str) else "/"
+    return "/"
+
+
 def callback_role(roles: dict[str, str], output: str) -> str:
     """The least role a Dash callback needs, from its ``output`` ("id.prop" or
     "..id.prop...id.prop.."): the highest of its outputs; unlisted outputs are viewer."""
@@ -138,14 +202,28 @@ def _wants_json() -> bool:
     return request.path.startswith(("/_dash-", "/api/")) or request.method != "GET"
 
 
+def _highest(*roles: str) -> str:
+    return max(roles, key=ROLES.index)
+
+
 def _needed_role(context: DashboardContext) -> str:
     if request.path == "/_dash-update-component":
         body = request.get_json(silent=True)
         output = body.get("output") if isinstance(body, dict) else None
-        return callback_role(context.callback_roles, output) if isinstance(output, str) \
-            else "viewer"
+        if not isinstance(output, str):
+            return "viewer"
+        needed = callback_role(context.callback_roles, output)
+        if ROUTER_OUTPUT in output and isinstance(body, dict):  # rendering a page: its role
+            shown = _page_at(_routed_path(body))
+            needed = _highest(needed, page_role(shown) if shown else "viewer")
+        return needed
     view = flask.current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, ROLE_ATTR, "viewer")
+    needed = getattr(view, ROLE_ATTR, "viewer")
+    if request.method == "GET":
+        shown = _page_at(request.path)
+        if shown is not None:
+            needed = _highest(needed, page_role(shown))
+    return needed
 
 
 def _target() -> str:
@@ -191,7 +269,7 @@ def _guard() -> Response | None:
         return _json(401, REVOKED, ended=ended) if _wants_json() else revoked_page()
     if needed == "viewer" and context.settings.anonymous_view:
         return None
-    if needed != "viewer":
+    if needed != "viewer" and _wants_json():  # (opening a page: sent to sign in, below)
         audit("access_refused", actor(ANONYMOUS), needed=needed, target=_target())
     if _wants_json():
         return _json(401, "sign-in required", login="/login")
@@ -218,6 +296,8 @@ def _headers(response: flask.Response) -> Response:
 
 def install_auth(server: flask.Flask, context: DashboardContext) -> None:
     """Sessions, the sign-in routes, the guard and the headers, on one app's server."""
+    for entry in dash.page_registry.values():
+        page_role(entry)  # every page says who may open it, or the app does not start
     settings = context.settings
     server.config.update(
         SESSION_COOKIE_NAME=COOKIE,

@@ -1,13 +1,14 @@
 """The ``surge`` command: run everything, or the worker, the web server or a status check.
 
-Errors a user can cause are printed as one clear message per problem with a non-zero exit;
-never a traceback.
+The entry point (``surge.cli:main``): the group, its options and error handling live in
+surge/cli_base.py, which the sub-CLIs (cli_rules.py, cli_auth.py) import too; this module
+imports them so that their commands are registered. Errors a user can cause are printed as
+one clear message per problem with a non-zero exit; never a traceback.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import logging
 import signal
@@ -15,15 +16,19 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import click
 
+# importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain
+from surge import cli_auth, cli_rules  # noqa: F401
 from surge.auth import ensure_demo_login
 from surge.catalogue import Catalogue, load_catalogue
+from surge.cli_base import base_url as _base_url
+from surge.cli_base import display_host as _display_host
+from surge.cli_base import feed_options, friendly_errors, main, store_options, web_options
+from surge.cli_base import settings_from_options as _settings
 from surge.errors import StoreUnavailable, SurgeError
 from surge.rules.loader import load_rules
 from surge.settings import Settings
@@ -32,64 +37,6 @@ from surge.store import Store, redact_url, utc_iso
 __all__ = ["main"]
 
 log = logging.getLogger("surge")
-
-
-def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a SurgeError into its message on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SurgeError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"error: {line}", err=True)
-            sys.exit(2)
-
-    return wrapper
-
-
-def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--rules", type=click.Path(dir_okay=False),
-                      help="Rules file [SURGE_RULES; default surge_rules.yaml].")(fn)
-    fn = click.option("--data-dir", type=click.Path(file_okay=False),
-                      help="Embedded store and local state [SURGE_DATA_DIR; default ./var].")(fn)
-    fn = click.option("--redis-url", help="Store URL, e.g. redis://host:6379/0 "
-                                          "[SURGE_REDIS_URL; default: embedded store].")(fn)
-    return fn
-
-
-def feed_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--seed", type=int, help="Simulator seed [SURGE_SEED; default 1].")(fn)
-    fn = click.option("--speed", type=click.FloatRange(min=0, min_open=True, max=10_000),
-                      help="Simulated time runs N times faster [SURGE_SPEED; default 1].")(fn)
-    fn = click.option("--scenario", help="Simulator scenario name or file [SURGE_SCENARIO].")(fn)
-    return fn
-
-
-def web_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--port", type=click.IntRange(1, 65535),
-                      help="Web port [SURGE_PORT; default 8050].")(fn)
-    fn = click.option("--host", help="Web address [SURGE_HOST; default 127.0.0.1].")(fn)
-    return fn
-
-
-def _settings(**options: Any) -> Settings:
-    for name in ("rules", "data_dir"):
-        if options.get(name) is not None:
-            options[name] = Path(options[name])
-    return Settings.from_env(**options)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
-def main(verbose: bool) -> None:
-    """Surge: real-time surge monitoring for an ambulance service."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        for noisy in ("apscheduler", "werkzeug"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @main.command()
@@ -281,10 +228,6 @@ def _check_port_free(host: str, port: int) -> None:
             raise SurgeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _base_url(settings: Settings) -> str:
-    return f"http://{_display_host(settings.host)}:{settings.port}"
-
-
 def _print_first_login(user: str, password: str, url: str) -> None:
     """The demo login created on first start, shown once in a box that stands out."""
     lines = ["First start: an admin login was created",
@@ -296,10 +239,6 @@ def _print_first_login(user: str, password: str, url: str) -> None:
     for line in lines:
         click.secho(f"| {line:<{width - 1}}|", fg="yellow", bold=True)
     click.secho("+" + "-" * width + "+", fg="yellow", bold=True)
-
-
-def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
 def _wait_for_signal() -> None:
@@ -364,10 +303,3 @@ def _print_status(report: dict[str, Any]) -> None:
         if f["last_error"]:
             click.secho(f"    down since {f['down_since']}: {f['last_error']}", fg="red")
 
-
-def _register_subcommands() -> None:
-    import surge.cli_auth  # registers `surge users`, `surge screens`, `surge audit`
-    import surge.cli_rules  # noqa: F401  (registers `surge rules ...` and `surge explain`)
-
-
-_register_subcommands()

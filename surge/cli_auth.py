@@ -1,11 +1,11 @@
 """The ``surge users``, ``surge screens`` and ``surge audit`` commands.
 
-Each change is made as the admin ``cli:{os user}`` from address ``local`` and audited.
+Each change is made as the local operator, the admin ``cli:{os user}`` from address
+``local`` (surge/cli_base.py), and audited.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import time
@@ -15,9 +15,17 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from surge.auth import Actor, Screens, Users, audit_events, screen_url
+from surge.auth import Screens, Users, audit_events, screen_url
 from surge.auth.users import check_password
-from surge.cli import _display_host, _settings, friendly_errors, main, store_options
+from surge.cli_base import (
+    base_url,
+    friendly_errors,
+    local_operator,
+    main,
+    open_checked_store,
+    store_options,
+)
+from surge.cli_base import settings_from_options as _settings
 from surge.cli_rules import parse_time
 from surge.errors import SurgeError
 from surge.store import Store, utc_iso
@@ -46,7 +54,7 @@ def users_add(name: str, role: str, password_stdin: bool, **options: Any) -> Non
     """Add a user; the password is prompted for (twice, hidden) unless --password-stdin."""
     people = Users(_open(options))
     people.check_new(name, role)  # say what is wrong before asking for a password
-    user = people.add(name, role, _password(name, password_stdin), by=cli_actor())
+    user = people.add(name, role, _password(name, password_stdin), by=local_operator())
     click.echo(f"Added user {user.name} ({user.role}).")
 
 
@@ -81,7 +89,7 @@ def users_set_role(name: str, role: str, **options: Any) -> None:
     """Change a user's role; their signed-in sessions end."""
     people = Users(_open(options))
     before = people.require(name)
-    user = people.set_role(name, role, by=cli_actor())
+    user = people.set_role(name, role, by=local_operator())
     if before.role == user.role:
         click.echo(f"{name} is already {role}; nothing changed.")
     else:
@@ -96,7 +104,7 @@ def users_disable(name: str, **options: Any) -> None:
     """Stop a user signing in; their signed-in sessions end. The user is kept for the audit."""
     people = Users(_open(options))
     was = people.require(name).disabled
-    people.disable(name, by=cli_actor())
+    people.disable(name, by=local_operator())
     click.echo(f"{name} was already disabled; nothing changed." if was else
                f"{name} is disabled; their sessions have ended.")
 
@@ -109,7 +117,7 @@ def users_enable(name: str, **options: Any) -> None:
     """Let a disabled user sign in again."""
     people = Users(_open(options))
     was = people.require(name).disabled
-    people.enable(name, by=cli_actor())
+    people.enable(name, by=local_operator())
     click.echo(f"{name} is enabled." if was else f"{name} was not disabled; nothing changed.")
 
 
@@ -122,7 +130,7 @@ def users_reset_password(name: str, password_stdin: bool, **options: Any) -> Non
     """Set a new password; the user's signed-in sessions end."""
     people = Users(_open(options))
     people.require(name)  # say so before asking for a password
-    people.reset_password(name, _password(name, password_stdin), by=cli_actor())
+    people.reset_password(name, _password(name, password_stdin), by=local_operator())
     click.echo(f"Password of {name} changed; their sessions have ended.")
 
 
@@ -133,15 +141,14 @@ def screens() -> None:
 
 @screens.command("add")
 @click.argument("name")
-@click.option("--base-url", help="Address of the dashboard as the screen will reach it "
+@click.option("--base-url", "url", help="Address of the dashboard as the screen will reach it "
               "[default http://SURGE_HOST:SURGE_PORT].")
 @store_options
 @friendly_errors
-def screens_add(name: str, base_url: str | None, **options: Any) -> None:
+def screens_add(name: str, url: str | None, **options: Any) -> None:
     """Add a wall screen and print the URL to open on it (shown only this once)."""
-    settings = _settings(**options)
-    base = base_url or f"http://{_display_host(settings.host)}:{settings.port}"
-    token = Screens(_open(options)).add(name, by=cli_actor())
+    base = url or base_url(_settings(**options))
+    token = Screens(_open(options)).add(name, by=local_operator())
     click.echo(f"Added screen {name.strip()!r}. Open this URL on the screen (it is shown only "
                f"once; anyone who has it can view Surge until you run `surge screens revoke`):")
     click.echo(screen_url(base, token))
@@ -179,7 +186,7 @@ def screens_revoke(name: str, **options: Any) -> None:
     """End a screen's access now: it shows a "revoked" page on its next refresh."""
     boards = Screens(_open(options))
     before = boards.get(name)
-    boards.revoke(name, by=cli_actor())
+    boards.revoke(name, by=local_operator())
     click.echo(f"{name} was already revoked; nothing changed." if before and before.revoked
                else f"Revoked screen {name!r}.")
 
@@ -222,19 +229,7 @@ def audit(start: str | None, end: str | None, user: str | None, as_json: bool,
 
 
 def _open(options: dict[str, Any]) -> Store:
-    from surge.context import open_store
-
-    store = open_store(_settings(**options))
-    store.ping()
-    return store
-
-
-def cli_actor() -> Actor:
-    try:
-        who = getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        who = "unknown"
-    return Actor(f"cli:{who}", "admin", "local")
+    return open_checked_store(_settings(**options))
 
 
 def _password(name: str, from_stdin: bool) -> str:

@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from surge.cli import _settings, friendly_errors, main, store_options
+from surge.actions import reload_rules
+from surge.cli_base import (
+    as_option,
+    cli_actor,
+    friendly_errors,
+    main,
+    open_checked_store,
+    store_options,
+)
+from surge.cli_base import settings_from_options as _settings
 from surge.durations import parse_duration
 from surge.errors import SurgeError
 
@@ -93,30 +102,22 @@ def backtest(start: str, end: str | None, rules_file: str | None, input_file: st
 
 
 @rules.command("reload")
+@as_option
 @store_options
 @friendly_errors
-def reload(**options: Any) -> None:
-    """Ask the running worker to reload the rules file (it is checked first)."""
-    from surge.context import open_store
-    from surge.rules.loader import check_rules
-
+def reload(as_user: str | None, **options: Any) -> None:
+    """Ask the running worker to reload the rules file (it is checked first). Needs the admin
+    role: --as USER acts as that user; without it, the operator on the server acts as admin."""
     settings = _settings(**options)
-    _, problems = check_rules(settings.rules)
-    from surge.auth.audit import record
-    from surge.cli_auth import cli_actor
-
-    store = open_store(settings)
-    store.ping()
-    store.request_reload(by="surge rules reload")
-    record(store, "rules_reload_requested", cli_actor(), rules=str(settings.rules),
-           problems=len(problems))
-    if problems:
-        for problem in problems:
-            click.echo(str(problem))
+    store = open_checked_store(settings)
+    done = reload_rules(store, cli_actor(store, as_user), rules=settings.rules)
+    if done.problems:
+        for problem in done.problems:
+            click.echo(problem)
         click.echo("The worker will reject this file and keep the running rules.", err=True)
         sys.exit(1)
-    click.echo("Reload requested: the worker applies it within one tick (5 s); see the "
-               "rules_loaded event with `surge explain`.")
+    click.echo(f"Reload requested by {done.by}: the worker applies it within one tick (5 s); "
+               f"see the rules_loaded event with `surge explain`.")
 
 
 @main.command()

@@ -1,12 +1,13 @@
-"""Who is signed in, at the end of the status bar: user and role with a sign-out button,
-"Wall screen: NAME", or "Anonymous view" with a sign-in link. Admins also get a link to
-the admin page. Showing or hiding anything here protects nothing: the server checks every
-request (dashboard/auth.py)."""
+"""Who is signed in, at the end of the status bar: user and role with links to the other
+pages their role may open and a sign-out button, "Wall screen: NAME", or "Anonymous view"
+with a sign-in link. Showing or hiding anything here protects nothing: the server checks
+every request (dashboard/auth.py)."""
 
 from __future__ import annotations
 
-from dash import dcc, html
+from dash import html
 
+from dashboard.components.navigation import nav_links
 from dashboard.sessions import Principal, csrf_token, current_principal
 
 __all__ = ["ROLE_NAMES", "session_badge", "signed_in_badge"]
@@ -17,6 +18,7 @@ ROLE_NAMES = {"viewer": "viewer", "duty_manager": "duty manager", "commander": "
 
 
 def session_badge(who: Principal, csrf: str, *, page: str = "overview") -> html.Div:
+    """The badge on ``page`` (the page's module name, such as "admin")."""
     if who.kind == "screen":
         return html.Div(html.Span(f"Wall screen: {who.name}", className="session-who"),
                         id=BADGE_ID, className="session-badge session-screen")
@@ -28,10 +30,7 @@ def session_badge(who: Principal, csrf: str, *, page: str = "overview") -> html.
         html.Span(who.name, className="session-who"),
         html.Span(ROLE_NAMES.get(who.role, who.role), className="session-role"),
     ]
-    if who.role == "admin":
-        target, label = ("/", "Overview") if page == "admin" else ("/admin", "Admin")
-        children.append(dcc.Link(label, href=target, className="session-action",
-                                 id="session-nav"))
+    children += nav_links(who.role, page)
     # the button carries the CSRF token: a submit button's name and value are form fields
     children.append(html.Form(
         html.Button("Sign out", type="submit", name="csrf", value=csrf, id="sign-out",

@@ -1,9 +1,10 @@
 """Admin ("/admin"): actions for the admin role; today, asking the worker to reload the rules.
 
-The page is linked only for admins, but that protects nothing: the server refuses the
-reload callback (and POST /api/rules/reload, the same action for scripts) to anyone else
-before it runs, and the action checks the role again. Users and screens are managed with
-`surge users` and `surge screens` (see docs/security.md).
+Who may open the page is declared where it registers (``role=``); the guard refuses anyone
+else before the page is rendered, and the navigation links it only for them. The reload
+(the button, and POST /api/rules/reload for scripts) is surge.actions.reload_rules: this
+module says who is acting and shows the result; the action checks the role and records it.
+Users and screens are managed with `surge users` and `surge screens` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -13,21 +14,22 @@ from zoneinfo import ZoneInfo
 
 import dash
 import flask
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, html
 
-from dashboard.auth import protect_callback, require_role, role_required
+from dashboard.auth import protect_callback, role_required, web_actor
 from dashboard.components.session import signed_in_badge
 from dashboard.components.status import loading_status
-from dashboard.context import DashboardContext, current
+from dashboard.context import DashboardContext
 from dashboard.formatting import local_time
-from dashboard.sessions import Principal, actor, csrf_ok, current_principal
-from surge.auth import record
+from dashboard.sessions import csrf_ok
+from surge.actions import Forbidden, RulesReloadRequested, Via, reload_rules
+from surge.auth import needed
 from surge.errors import StoreUnavailable
-from surge.rules.loader import check_rules
 
-dash.register_page(__name__, path="/admin", name="Admin", title="Surge — Admin", order=9)
+dash.register_page(__name__, path="/admin", name="Admin", title="Surge — Admin", order=9,
+                   role="admin")
 
-PREFIX = "admin-"  # every output of this page's callbacks: admin only
+PREFIX = "admin-"  # every output of this page's callbacks: the reload action's role
 RELOAD_BUTTON = "admin-reload-button"
 RELOAD_RESULT = "admin-reload-result"
 API_RELOAD = "/api/rules/reload"
@@ -35,75 +37,66 @@ UK = ZoneInfo("Europe/London")
 
 
 def layout(**_query: Any) -> html.Div:
-    who = current_principal()
-    if who.role == "admin":
-        body: list = [html.Section(className="panel admin-panel", children=[
-            html.H2("Rules", className="panel-title"),
-            html.P(f"Ask the worker to reload {current().settings.rules}: it checks the file "
-                   f"first and keeps the running rules if the file has problems. The request "
-                   f"is recorded in the audit trail."),
-            html.Button("Reload rules", id=RELOAD_BUTTON, className="admin-button"),
-            html.Div(id=RELOAD_RESULT, className="admin-result", role="status"),
-        ])]
-    else:
-        body = [html.Section(className="panel admin-panel", children=[
-            html.H2("Not allowed", className="panel-title"),
-            html.P("This page needs the admin role.", id="admin-refused"),
-            dcc.Link("Back to the overview", href="/"),
-            # Dash checks every callback's ids against each page's layout: keep them, inert
-            html.Div([html.Button(id=RELOAD_BUTTON, disabled=True),
-                      html.Div(id=RELOAD_RESULT)], hidden=True),
-        ])]
     return html.Div(className="screen", children=[
         html.Header(loading_status("Admin", who=signed_in_badge(page="admin"), updated=""),
                     className="status-bar"),
-        html.Main(body, className="admin"),
+        html.Main(className="admin", children=[html.Section(className="panel admin-panel", children=[
+            html.H2("Rules", className="panel-title"),
+            html.P("Ask the worker to reload the rules file: it checks the file first and "
+                   "keeps the running rules if the file has problems. The request is recorded "
+                   "in the audit trail."),
+            html.Button("Reload rules", id=RELOAD_BUTTON, className="admin-button"),
+            html.Div(id=RELOAD_RESULT, className="admin-result", role="status"),
+        ])]),
     ])
 
 
-def request_rules_reload(context: DashboardContext, who: Principal) -> tuple[str, list[str]]:
-    """Ask the worker to reload the rules, on the record; (what happened, file problems)."""
-    _, problems = check_rules(context.settings.rules)
-    store = context.store()
-    store.request_reload(by=f"web:{who.label}")
-    record(store, "rules_reload_requested", actor(who), rules=str(context.settings.rules),
-           problems=len(problems))
-    when = local_time(context.clock(), UK)
-    if problems:
-        return (f"Reload requested at {when}, but the rules file has {len(problems)} "
-                f"problem(s): the worker will keep the running rules.",
-                [str(p) for p in problems])
-    return (f"Reload requested at {when}: the worker applies it within one tick (5 s).", [])
+def describe(done: RulesReloadRequested) -> str:
+    """One sentence saying what happened, in UK time."""
+    when = local_time(done.at, UK)
+    if done.problems:
+        return (f"Reload of {done.rules} requested at {when}, but the file has "
+                f"{len(done.problems)} problem(s): the worker will keep the running rules.")
+    return f"Reload of {done.rules} requested at {when}: the worker applies it within one tick (5 s)."
 
 
 def register_callbacks(app: Dash, context: DashboardContext) -> None:
-    protect_callback(context, PREFIX, "admin")
+    role = needed("reload_rules")
+    protect_callback(context, PREFIX, role)
+
+    def reload(via: Via) -> RulesReloadRequested:
+        try:
+            return reload_rules(context.store(), web_actor(via), rules=context.settings.rules)
+        except Forbidden:  # already on the audit trail
+            flask.abort(403)
 
     @app.callback(Output(RELOAD_RESULT, "children"), Input(RELOAD_BUTTON, "n_clicks"),
                   prevent_initial_call=True)
-    def reload_rules(_clicks: int | None) -> list:
-        who = require_role("admin")
+    def reload_clicked(_clicks: int | None) -> list:
         try:
-            message, problems = request_rules_reload(context, who)
+            done = reload("page")
         except StoreUnavailable as exc:
             return [html.P(f"Not requested: {exc}", className="admin-error")]
-        return [html.P(message)] + ([html.Ul([html.Li(p) for p in problems])] if problems
-                                    else [])
+        return [html.P(describe(done))] + ([html.Ul([html.Li(p) for p in done.problems])]
+                                           if done.problems else [])
 
-    @role_required("admin")
+    @role_required(role)
     def api_reload() -> flask.Response:
         headers = flask.request.headers
         if not headers.get("X-Requested-With") and not csrf_ok(headers.get("X-CSRF-Token")):
-            response = flask.jsonify({"error": "send the header X-Requested-With (or "
-                                               "X-CSRF-Token) with this request"})
-            response.status_code = 400
-            return response
+            return _error(400, "send the header X-Requested-With (or X-CSRF-Token) with this "
+                               "request")
         try:
-            message, problems = request_rules_reload(context, current_principal())
+            done = reload("api")
         except StoreUnavailable as exc:
-            response = flask.jsonify({"error": str(exc)})
-            response.status_code = 503
-            return response
-        return flask.jsonify({"requested": True, "message": message, "problems": problems})
+            return _error(503, str(exc))
+        return flask.jsonify({"requested": True, "message": describe(done),
+                              "problems": list(done.problems), "by": done.by})
 
     app.server.add_url_rule(API_RELOAD, "api_rules_reload", api_reload, methods=["POST"])
+
+
+def _error(status: int, message: str) -> flask.Response:
+    response = flask.jsonify({"error": message})
+    response.status_code = status
+    return response

@@ -31,7 +31,8 @@ from surge.catalogue import Catalogue
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store
 
-dash.register_page(__name__, path="/", name="Overview", title="Surge — Overview", order=0)
+dash.register_page(__name__, path="/", name="Overview", title="Surge — Overview", order=0,
+                   role="viewer")
 
 log = logging.getLogger(__name__)
 

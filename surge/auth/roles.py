@@ -1,15 +1,16 @@
-"""The four roles, each including the ones before it, and what each one may do."""
+"""The four roles, each including the ones before it, and the one table of what each may do."""
 
 from __future__ import annotations
 
 from surge.configfile import did_you_mean
 
-__all__ = ["NEEDED", "ROLES", "allows", "check_role"]
+__all__ = ["NEEDED", "ROLES", "allows", "check_role", "needed"]
 
 ROLES = ("viewer", "duty_manager", "commander", "admin")
 
-# The least role each action needs; pages and commands look their action up here so the
-# rule lives in one place.
+# The least role each action needs: surge.actions checks every action against this table,
+# and the dashboard's guard reads it for the callbacks and routes that call an action, so
+# the rule lives in one place. A new action is one row here and one function there.
 NEEDED = {
     "view": "viewer",
     "acknowledge": "duty_manager",
@@ -28,6 +29,14 @@ def allows(role: str, needed: str) -> bool:
     if needed not in ROLES:
         raise ValueError(f"unknown role {needed!r} asked for; roles: {', '.join(ROLES)}")
     return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def needed(action: str) -> str:
+    """The least role ``action`` needs; ValueError naming the known actions otherwise."""
+    try:
+        return NEEDED[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}; actions: {', '.join(NEEDED)}") from None
 
 
 def check_role(name: str) -> str:

@@ -13,10 +13,8 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from surge import keys
-from surge.auth.audit import Actor, record, screen_url
+from surge.auth.audit import Actor, record
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
 from surge.store import Store
@@ -51,35 +49,19 @@ class Screens:
         token = secrets.token_urlsafe(32)
         digest = _digest(token)
         now = self.clock()
-        key = keys.screen(name)
         fields = {"created": f"{now:.3f}", "token_sha256": digest, "revoked": "0",
-                  "created_by": by.user}
-
-        def create(pipe: Any) -> None:
-            if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
-                raise SurgeError(f"a screen named {name!r} already exists; revoke it first "
-                                 f"or choose another name")
-            pipe.multi()
-            pipe.delete(key)  # a revoked screen of the same name is replaced
-            pipe.hset(key, mapping=fields)
-            pipe.sadd(keys.SCREENS, name)
-            pipe.set(keys.screen_token(digest), name)
-
-        self.store._call(self.store.client.transaction, create, key)
+                  "created_by": by.name}
+        if not self.store.create_screen(name, fields, digest):
+            raise SurgeError(f"a screen named {name!r} already exists; revoke it first "
+                             f"or choose another name")
         record(self.store, "screen_added", by, at=now, screen=name)
         return token
 
     def list(self) -> list[Screen]:
-        client = self.store.client
-        names = sorted(n.decode() for n in self.store._call(client.smembers, keys.SCREENS))
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(keys.screen(name))
-        rows = self.store._call(pipe.execute)
-        return [_screen(name, _decode(row)) for name, row in zip(names, rows, strict=True) if row]
+        return [_screen(name, row) for name, row in self.store.screen_records().items()]
 
     def get(self, name: str) -> Screen | None:
-        row = self._row(name)
+        row = self.store.screen_record(name)
         return _screen(name, row) if row else None
 
     def is_live(self, name: str) -> bool:
@@ -88,19 +70,17 @@ class Screens:
 
     def revoke(self, name: str, *, by: Actor) -> Screen:
         """End the screen now: its token stops working on the next request."""
-        row = self._row(name)
+        row = self.store.screen_record(name)
         if not row:
-            known = [s.name for s in self.list()]
+            known = self.store.screen_names()
             raise SurgeError(f"unknown screen {name!r}{did_you_mean(name, known)}")
         if row.get("revoked") == "1":
             return _screen(name, row)
         now = self.clock()
-        pipe = self.store.client.pipeline(transaction=True)
-        pipe.hset(keys.screen(name), mapping={"revoked": "1", "revoked_at": f"{now:.3f}"})
-        pipe.delete(keys.screen_token(row["token_sha256"]))
-        self.store._call(pipe.execute)
+        self.store.revoke_screen(name, {"revoked": "1", "revoked_at": f"{now:.3f}"},
+                                 row["token_sha256"])
         record(self.store, "screen_revoked", by, at=now, screen=name)
-        return _screen(name, self._row(name))
+        return _screen(name, self.store.screen_record(name))
 
     def resolve(self, token: str, *, address: str) -> Screen | None:
         """The live screen this token opens, noting when and from where it was last seen
@@ -108,11 +88,10 @@ class Screens:
         if not token or len(token) > MAX_TOKEN:
             return None
         digest = _digest(token)
-        name = self.store._call(self.store.client.get, keys.screen_token(digest))
+        name = self.store.screen_by_token(digest)
         if name is None:
             return None
-        name = name.decode()
-        row = self._row(name)
+        row = self.store.screen_record(name)
         if (not row or row.get("revoked") == "1"
                 or not hmac.compare_digest(row.get("token_sha256", ""), digest)):
             return None
@@ -120,12 +99,14 @@ class Screens:
         last = float(row["last_seen"]) if "last_seen" in row else None
         if last is None or now - last >= SEEN_EVERY:
             seen = {"last_seen": f"{now:.3f}", "last_address": address}
-            self.store._call(self.store.client.hset, keys.screen(name), mapping=seen)
+            self.store.update_screen(name, seen)
             row.update(seen)
         return _screen(name, row)
 
-    def _row(self, name: str) -> dict[str, str]:
-        return _decode(self.store._call(self.store.client.hgetall, keys.screen(name)))
+
+def screen_url(base_url: str, token: str) -> str:
+    """The address a wall screen opens to sign in (the web side serves /screen/<token>)."""
+    return f"{base_url.rstrip('/')}/screen/{token}"
 
 
 def _check_name(name: str) -> str:
@@ -138,10 +119,6 @@ def _check_name(name: str) -> str:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 def _screen(name: str, row: dict[str, str]) -> Screen:

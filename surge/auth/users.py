@@ -16,7 +16,6 @@ from typing import Any
 
 import argon2
 
-from surge import keys
 from surge.auth.audit import Actor, record
 from surge.auth.roles import check_role
 from surge.configfile import did_you_mean
@@ -78,16 +77,11 @@ class Users:
     # --- reading ----------------------------------------------------------------------
 
     def get(self, name: str) -> User | None:
-        row = self._row(name)
+        row = self.store.user_record(name)
         return _user(name, row) if row else None
 
     def list(self) -> list[User]:
-        names = sorted(n.decode() for n in self.store._call(self.store.client.smembers, keys.USERS))
-        pipe = self.store.client.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(keys.user(name))
-        rows = self.store._call(pipe.execute)
-        return [_user(name, _decode(row)) for name, row in zip(names, rows, strict=True) if row]
+        return [_user(name, row) for name, row in self.store.user_records().items()]
 
     # --- changes ----------------------------------------------------------------------
 
@@ -102,7 +96,7 @@ class Users:
         """The user, or SurgeError naming the closest existing user."""
         user = self.get(name)
         if user is None:
-            known = [n.decode() for n in self.store._call(self.store.client.smembers, keys.USERS)]
+            known = self.store.user_names()
             raise SurgeError(f"unknown user {name!r}{did_you_mean(name, known)}")
         return user
 
@@ -113,16 +107,8 @@ class Users:
         fields = {"role": role, "disabled": "0", "created": f"{now:.3f}",
                   "password_changed": f"{now:.3f}", "epoch": "1",
                   "hash": self.hasher.hash(password)}
-        key = keys.user(name)
-
-        def create(pipe: Any) -> None:
-            if pipe.exists(key):
-                raise SurgeError(f"user {name!r} already exists")
-            pipe.multi()
-            pipe.hset(key, mapping=fields)
-            pipe.sadd(keys.USERS, name)
-
-        self.store._call(self.store.client.transaction, create, key)
+        if not self.store.create_user(name, fields):
+            raise SurgeError(f"user {name!r} already exists")
         record(self.store, "user_added", by, at=now, target=name, new_role=role)
         return _user(name, fields)
 
@@ -132,7 +118,7 @@ class Users:
         if user.role == role:
             return user
         now = self.clock()
-        self._change(name, {"role": role}, new_epoch=True)
+        self.store.update_user(name, {"role": role}, new_epoch=True)
         record(self.store, "user_role_changed", by, at=now, target=name, old_role=user.role,
                new_role=role)
         return self.require(name)
@@ -142,7 +128,8 @@ class Users:
         if user.disabled:
             return user
         now = self.clock()
-        self._change(name, {"disabled": "1", "disabled_at": f"{now:.3f}"}, new_epoch=True)
+        self.store.update_user(name, {"disabled": "1", "disabled_at": f"{now:.3f}"},
+                               new_epoch=True)
         record(self.store, "user_disabled", by, at=now, target=name)
         return self.require(name)
 
@@ -151,7 +138,7 @@ class Users:
         if not user.disabled:
             return user
         now = self.clock()
-        self._change(name, {"disabled": "0"})
+        self.store.update_user(name, {"disabled": "0"})
         record(self.store, "user_enabled", by, at=now, target=name)
         return self.require(name)
 
@@ -159,8 +146,8 @@ class Users:
         self.require(name)
         check_password(name, password)
         now = self.clock()
-        self._change(name, {"hash": self.hasher.hash(password),
-                            "password_changed": f"{now:.3f}"}, new_epoch=True)
+        self.store.update_user(name, {"hash": self.hasher.hash(password),
+                                      "password_changed": f"{now:.3f}"}, new_epoch=True)
         record(self.store, "password_reset", by, at=now, target=name)
         return self.require(name)
 
@@ -171,7 +158,7 @@ class Users:
         cannot tell which was wrong. Either way an audit entry records the attempt and, for a
         failure, the reason."""
         valid = NAME.fullmatch(name) is not None
-        row = self._row(name) if valid else {}
+        row = self.store.user_record(name) if valid else {}
         stored = row.get("hash")
         ok = self._verify(stored, password)  # against a dummy hash when there is no user
         now = self.clock()
@@ -208,27 +195,7 @@ class Users:
 
     def _rehash(self, name: str, old: str, password: str) -> None:
         """Store a hash with the current parameters, unless the password changed meanwhile."""
-        key = keys.user(name)
-        new = self.hasher.hash(password)
-
-        def swap(pipe: Any) -> None:
-            if pipe.hget(key, "hash") != old.encode():
-                pipe.multi()
-                return
-            pipe.multi()
-            pipe.hset(key, "hash", new)
-
-        self.store._call(self.store.client.transaction, swap, key)
-
-    def _row(self, name: str) -> dict[str, str]:
-        return _decode(self.store._call(self.store.client.hgetall, keys.user(name)))
-
-    def _change(self, name: str, fields: dict[str, str], new_epoch: bool = False) -> None:
-        pipe = self.store.client.pipeline(transaction=True)
-        pipe.hset(keys.user(name), mapping=fields)  # type: ignore[arg-type]
-        if new_epoch:
-            pipe.hincrby(keys.user(name), "epoch", 1)
-        self.store._call(pipe.execute)
+        self.store.swap_user_field(name, "hash", old, self.hasher.hash(password))
 
 
 def _role(role: str) -> str:
@@ -236,10 +203,6 @@ def _role(role: str) -> str:
         return check_role(role)
     except ValueError as exc:
         raise SurgeError(str(exc)) from None
-
-
-def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 def _user(name: str, row: dict[str, str]) -> User:

@@ -1,26 +1,43 @@
-"""Every state-changing callback and endpoint, called directly over HTTP as each kind of
-caller: the server refuses whoever lacks the role (hiding a button protects nothing), a
-refused request changes nothing in Redis but the audit trail, and the refusal is on it."""
+"""Every state-changing action, through every door (the page's callback, the HTTP API and the
+CLI), as each kind of caller: whoever lacks the role is refused (hiding a button protects
+nothing), a refusal changes nothing in Redis but the events stream, and it is on the audit
+trail. Pages are checked the same way, against the role each registered with."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dash
 import pytest
 import redis
+from click.testing import CliRunner
 from dash import Dash
 from flask.testing import FlaskClient
 
 from dashboard.app import create_app
+from dashboard.auth import page_role, pages_for
 from surge import keys
+from surge.auth import ROLES, Users, needed
+from surge.cli import main
 from surge.store import Store
-from tests.dashboard.conftest import add_screen, add_user, auth_settings, callback_body, sign_in
+from tests.dashboard.conftest import (
+    ADMIN_CLI,
+    RULES,
+    add_screen,
+    add_user,
+    auth_settings,
+    callback_body,
+    message,
+    sign_in,
+)
 
 CALLERS = ("anonymous", "viewer", "screen", "duty_manager", "commander", "admin")
+BELOW_ADMIN = ("viewer", "duty_manager", "commander")
 
-# (what, who may) -> the status each caller gets
+# the web doors of each state-changing action, and a read-only callback for contrast
 STATE_CHANGING = ("reload rules callback", "POST /api/rules/reload")
 READ_ONLY = ("overview refresh",)
+VIA = {"reload rules callback": "page", "POST /api/rules/reload": "api"}
 
 
 def expected(what: str, caller: str) -> int:
@@ -29,6 +46,16 @@ def expected(what: str, caller: str) -> int:
     if what in READ_ONLY or caller == "admin":
         return 200
     return 403
+
+
+def label(caller: str) -> str:
+    """How the audit trail names each caller."""
+    return {"anonymous": "(anonymous)", "screen": "screen:Control room wall"}.get(
+        caller, user_name(caller))
+
+
+def user_name(role: str) -> str:
+    return f"{role.replace('_', '-')}-1"
 
 
 @pytest.fixture
@@ -42,7 +69,7 @@ def client_as(app: Dash, store: Store, caller: str) -> FlaskClient:
     if caller == "screen":
         assert client.get(f"/screen/{add_screen(store)}").status_code == 302
     elif caller != "anonymous":
-        name = f"{caller.replace('_', '-')}-1"
+        name = user_name(caller)
         assert sign_in(client, name, add_user(store, name, caller)).status_code == 302
     return client
 
@@ -57,6 +84,11 @@ def send(app: Dash, client: FlaskClient, what: str) -> Any:
     return client.post("/_dash-update-component", json=callback_body(app, "overview-interval"))
 
 
+def cli(redis_url: str, *args: str) -> Any:
+    env = {"SURGE_RULES": str(RULES), "SURGE_REDIS_URL": redis_url}
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
 def snapshot(client: redis.Redis) -> dict[bytes, bytes]:
     """Every key's serialised value (DUMP), but the events stream (the audit trail)."""
     return {k: client.dump(k) for k in sorted(client.scan_iter()) if k != keys.EVENTS.encode()}
@@ -64,6 +96,20 @@ def snapshot(client: redis.Redis) -> dict[bytes, bytes]:
 
 def new_events(store: Store, before: int) -> list:
     return store.events()[before:]
+
+
+def assert_refused(store: Store, added: list, user: str, target: str,
+                   via: str | None = None) -> None:
+    """One audit entry, access_refused, naming who, what and the role it needed."""
+    assert store.client.get(keys.RELOAD) is None
+    assert [e.kind for e in added] == ["audit"]
+    refused = added[0].data
+    assert refused["action"] == "access_refused" and refused["needed"] == "admin"
+    assert refused["user"] == user and refused["target"] == target
+    assert refused.get("via") == via
+
+
+# --- the reload action through the page's callback and the HTTP API -----------------------
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -80,17 +126,17 @@ def test_the_role_matrix(app: Dash, store: Store, what: str, caller: str) -> Non
             assert snapshot(store.client) == before
         return
     if want == 200:
-        assert store.client.get(keys.RELOAD) == b"web:admin-1"
-        assert [e.data["action"] for e in added] == ["rules_reload_requested"]
+        via = VIA[what]
+        assert store.client.get(keys.RELOAD) == f"admin-1 via {via}".encode()
+        assert [(e.kind, e.data["action"], e.data["user"], e.data["role"], e.data["via"])
+                for e in added] == [("audit", "rules_reload_requested", "admin-1", "admin", via)]
+        assert added[0].data["address"] == "127.0.0.1" and added[0].data["problems"] == 0
         return
     assert snapshot(store.client) == before, "a refused request changed Redis"
-    assert store.client.get(keys.RELOAD) is None
-    assert [e.kind for e in added] == ["audit"]
-    refused = added[0].data
-    assert refused["action"] == "access_refused" and refused["needed"] == "admin"
-    label = {"anonymous": "(anonymous)", "screen": "screen:Control room wall"}.get(
-        caller, f"{caller.replace('_', '-')}-1")
-    assert refused["user"] == label and refused["address"] == "127.0.0.1"
+    target = ("POST /api/rules/reload" if what.startswith("POST") else
+              "callback admin-reload-result.children")
+    assert_refused(store, added, label(caller), target)
+    assert added[0].data["address"] == "127.0.0.1"
 
 
 def test_the_endpoint_needs_a_csrf_header_even_for_an_admin(app: Dash, store: Store) -> None:
@@ -99,8 +145,18 @@ def test_the_endpoint_needs_a_csrf_header_even_for_an_admin(app: Dash, store: St
     response = client.post("/api/rules/reload", json={})
     assert response.status_code == 400
     assert snapshot(store.client) == before
-    assert client.post("/api/rules/reload", json={},
-                       headers={"X-Requested-With": "fetch"}).status_code == 200
+    answer = client.post("/api/rules/reload", json={}, headers={"X-Requested-With": "fetch"})
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["requested"] is True and body["problems"] == [] and body["by"] == "admin-1 via api"
+    assert "the worker applies it within one tick" in body["message"]
+
+
+def test_the_callback_shows_what_the_action_did(app: Dash, store: Store) -> None:
+    client = client_as(app, store, "admin")
+    shown = send(app, client, "reload rules callback").get_json()
+    text = str(shown["response"]["admin-reload-result"]["children"])
+    assert f"Reload of {RULES} requested at" in text
 
 
 def test_a_callback_request_naming_an_admin_output_among_others_is_refused(
@@ -123,12 +179,130 @@ def test_anonymous_view_does_not_open_state_changing_requests(store: Store) -> N
     assert snapshot(store.client) == before
 
 
-def test_the_admin_page_offers_the_button_only_to_admins(app: Dash, store: Store) -> None:
-    for caller, offered in (("viewer", False), ("admin", True)):
-        client = client_as(app, store, caller)
-        page = client.post("/_dash-update-component",
-                           json=callback_body(app, "_pages_location", "/admin", []))
-        assert page.status_code == 200
-        text = page.get_data(as_text=True)
-        assert ("Reload rules" in text) is offered
-        assert ("This page needs the admin role." in text) is not offered
+def test_the_callback_and_the_endpoint_need_the_role_the_action_needs(app: Dash) -> None:
+    """The web doors read the one role table; nothing hard-codes the reload's role."""
+    from dashboard.context import EXTENSION
+
+    roles = app.server.extensions[EXTENSION].callback_roles
+    assert roles["admin-"] == needed("reload_rules")
+    view = app.server.view_functions["api_rules_reload"]
+    assert view.surge_role == needed("reload_rules")
+
+
+# --- the reload action through the CLI -----------------------------------------------------
+
+
+@pytest.mark.parametrize("role", BELOW_ADMIN)
+def test_the_cli_refuses_a_user_below_admin(store: Store, redis_url: str, role: str) -> None:
+    add_user(store, user_name(role), role)
+    before, events = snapshot(store.client), len(store.events())
+    result = cli(redis_url, "rules", "reload", "--as", user_name(role))
+    assert result.exit_code == 2, result.output
+    assert (f"error: not allowed: reload_rules needs the admin role; {role} is not enough"
+            in result.output)
+    assert "Traceback" not in result.output
+    assert snapshot(store.client) == before, "a refused command changed Redis"
+    added = new_events(store, events)
+    assert_refused(store, added, user_name(role), "action reload_rules", via="cli")
+    assert (added[0].data["role"], added[0].data["address"]) == (role, "local")
+
+
+def test_the_cli_reloads_as_an_admin_user(store: Store, redis_url: str) -> None:
+    add_user(store, "admin-1", "admin")
+    events = len(store.events())
+    result = cli(redis_url, "rules", "reload", "--as", "admin-1")
+    assert result.exit_code == 0, result.output
+    assert "Reload requested by admin-1 via cli" in result.output
+    assert store.client.get(keys.RELOAD) == b"admin-1 via cli"
+    (entry,) = new_events(store, events)
+    assert {k: entry.data[k] for k in ("action", "user", "role", "address", "via")} == {
+        "action": "rules_reload_requested", "user": "admin-1", "role": "admin",
+        "address": "local", "via": "cli"}
+
+
+def test_the_cli_without_as_is_the_local_operator_as_admin(store: Store, redis_url: str) -> None:
+    import getpass
+
+    result = cli(redis_url, "rules", "reload")
+    assert result.exit_code == 0, result.output
+    (entry,) = store.events(kinds=["audit"])
+    assert (entry.data["user"], entry.data["role"], entry.data["via"]) == \
+        (f"cli:{getpass.getuser()}", "admin", "cli")
+
+
+@pytest.mark.parametrize(("who", "says"), [
+    ("admn-1", "error: unknown user 'admn-1' (did you mean 'admin-1'?)"),
+    ("gone-1", "error: user 'gone-1' is disabled: a disabled user cannot act"),
+])
+def test_the_cli_refuses_an_unknown_or_disabled_user(store: Store, redis_url: str, who: str,
+                                                     says: str) -> None:
+    add_user(store, "admin-1", "admin")
+    add_user(store, "gone-1", "admin")
+    Users(store).disable("gone-1", by=ADMIN_CLI)
+    before, events = snapshot(store.client), len(store.events())
+    result = cli(redis_url, "rules", "reload", "--as", who)
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert snapshot(store.client) == before
+    added = [e.data for e in new_events(store, events)]
+    if who == "gone-1":  # a disabled user's attempt is on the record; a mistyped name is not
+        assert [(e["action"], e["user"], e["reason"]) for e in added] == [
+            ("access_refused", "gone-1", "disabled user")]
+    else:
+        assert added == []
+
+
+# --- pages: the role each page registered with ---------------------------------------------
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_opening_the_admin_page(app: Dash, store: Store, caller: str) -> None:
+    client = client_as(app, store, caller)
+    before, events = snapshot(store.client), len(store.events())
+    response = client.get("/admin")
+    if caller == "anonymous":  # sent to sign in, and back here afterwards
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/login?next=%2Fadmin"
+        assert new_events(store, events) == []
+        return
+    if caller == "admin":
+        assert response.status_code == 200
+        return
+    assert response.status_code == 403
+    assert message(response) == "This page needs the admin role."
+    assert snapshot(store.client) == before
+    assert_refused(store, new_events(store, events), label(caller), "GET /admin")
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_dash_renders_the_admin_page_only_for_admins(app: Dash, store: Store,
+                                                     caller: str) -> None:
+    client = client_as(app, store, caller)
+    routed = client.post("/_dash-update-component",
+                         json=callback_body(app, "_pages_location", "/admin", []))
+    assert routed.status_code == expected("admin page", caller)
+    if caller == "admin":
+        assert "Reload rules" in routed.get_data(as_text=True)
+    overview = client.post("/_dash-update-component",
+                           json=callback_body(app, "_pages_location", "/", []))
+    assert overview.status_code == (401 if caller == "anonymous" else 200)
+
+
+def test_every_page_declares_its_role_and_the_navigation_follows_it(app: Dash) -> None:
+    roles = {page["path"]: page_role(page) for page in dash.page_registry.values()}
+    assert roles["/"] == "viewer" and roles["/admin"] == "admin"
+    for role in ROLES:
+        assert [p["path"] for p in pages_for(role)] == \
+            [path for path, least in roles.items() if ROLES.index(role) >= ROLES.index(least)]
+    with pytest.raises(ValueError, match="declares no role"):
+        page_role({"module": "pages.somewhere", "path": "/somewhere"})
+    with pytest.raises(ValueError, match="did you mean 'admin'"):
+        page_role({"module": "pages.somewhere", "path": "/somewhere", "role": "admn"})
+
+
+def test_the_admin_link_is_offered_to_admins_only(app: Dash, store: Store) -> None:
+    from dashboard.components.navigation import nav_links
+
+    assert [link.href for link in nav_links("admin", "overview")] == ["/admin"]
+    assert [link.href for link in nav_links("admin", "admin")] == ["/"]
+    for role in BELOW_ADMIN:
+        assert nav_links(role, "overview") == []

@@ -221,3 +221,13 @@ def test_the_first_surge_run_prints_an_admin_login_once(tmp_path) -> None:
         assert "password:" not in "".join(second.output)
     finally:
         assert second.stop() == 0
+
+
+def test_the_local_operator_acts_as_admin_via_the_cli(store, redis_url) -> None:
+    invoke(redis_url, "users", "add", "dora", "--role", "viewer", "--password-stdin",
+           input=GOOD + "\n")
+    invoke(redis_url, "screens", "add", "Wall")
+    entries = [e.data for e in store.events(kinds=["audit"])]
+    assert [(e["action"], e["user"], e["role"], e["address"], e["via"]) for e in entries] == [
+        ("user_added", cli_actor(), "admin", "local", "cli"),
+        ("screen_added", cli_actor(), "admin", "local", "cli")]
