@@ -261,7 +261,7 @@ def build_overview(
 ) -> OverviewView:
     """Everything the overview shows, from one read of the store (or none, if it is down).
 
-    ``levels`` is what store.levels() returned (None: nothing published).
+    ``levels`` is what store.published_levels() returned (None: nothing published).
     """
     tz = catalogue.timezone
     worker_state: Literal["running", "stopped", "unknown"] = (

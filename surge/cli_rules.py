@@ -22,6 +22,8 @@ from surge.cli_base import (
 from surge.cli_base import settings_from_options as _settings
 from surge.durations import parse_duration
 from surge.errors import SurgeError
+from surge.levels import PublishedLevel, describe, describe_pending, parse_levels
+from surge.timefmt import uk_time, utc_iso
 
 __all__ = ["rules"]
 
@@ -137,67 +139,68 @@ def explain(at: str | None, as_json: bool, show_all: bool, **options: Any) -> No
     store = open_store(settings)
     store.ping()
     loaded = load_rules(settings.rules)
+    now = time.time()
     if at is None:
-        levels = store.levels()
-        if not levels:
+        raw = store.levels()
+        if not raw:
             raise SurgeError("no levels published yet: is the worker running? "
                              "(`surge status`)")
         when = None
     else:
-        levels, when = _levels_at(store, loaded, parse_time(at, time.time(), "--at"))
+        when = parse_time(at, now, "--at")
+        raw = _levels_at(store, loaded, when)
+    levels = parse_levels(raw, loaded.catalogue)
     if as_json:
-        click.echo(json.dumps({"at": when, "rules_version": loaded.version, "levels": levels},
-                              indent=2, default=str))
+        click.echo(json.dumps({
+            "at": None if when is None else utc_iso(when), "rules_version": loaded.version,
+            "levels": {name: {**entry, "level_name": levels[name].level_name,
+                              "why": describe(levels[name])}
+                       for name, entry in raw.items() if name in levels}},
+            indent=2, default=str, ensure_ascii=False))
         return
-    _print_levels(loaded, levels, when, show_all)
+    _print_levels(loaded, levels, when, now, show_all)
 
 
-def _levels_at(store: Any, loaded: Any, t: float) -> tuple[dict[str, Any], str]:
+def _levels_at(store: Any, loaded: Any, t: float) -> dict[str, Any]:
+    """Every level as the engine would have published it at t, from stored history."""
     from surge.rules.backtest import lead_in, stored_samples
     from surge.rules.engine import Evaluator
 
     evaluator = Evaluator(loaded, t - lead_in(loaded))
     evaluator.run(stored_samples(store, loaded, t, t), t)
-    views = evaluator.explain()
-    levels = {name: {"level": v.level, "since": v.since, "stale": v.stale, "kind": v.kind,
-                     "reason": v.reason} for name, v in views.items()}
-    return levels, datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+    return {name: {"level": v.level, "since": v.since, "stale": v.stale, "kind": v.kind,
+                   "reason": v.reason} for name, v in evaluator.explain().items()}
 
 
-def _print_levels(loaded: Any, levels: dict[str, Any], when: str | None, show_all: bool) -> None:
+def _print_levels(loaded: Any, levels: dict[str, PublishedLevel], when: float | None,
+                  now: float, show_all: bool) -> None:
     tz = loaded.catalogue.timezone
-    click.echo(f"Calculated levels ({'live' if when is None else 'at ' + when}), rules "
-               f"version {loaded.version}:")
-    order = ["overall", *loaded.protocols]
-    for name in order:
-        entry = levels.get(name)
-        if entry is None:
+    moment = "live" if when is None else f"at {uk_time(when, tz, dated=True, zone=True)}"
+    click.echo(f"Calculated levels ({moment}), rules version {loaded.version}:")
+    for name in ["overall", *loaded.protocols]:
+        level = levels.get(name)
+        if level is None:
             click.echo(f"  {name:<22} not available")
             continue
-        _print_entry(loaded, name, entry, tz, indent="  ")
-        prefix = f"{name}/"
-        for trigger_name in sorted(k for k in levels if k.startswith(prefix) or
-                                   k.startswith(f"{name}@")):
-            sub = levels[trigger_name]
-            reason = sub.get("reason", {})
-            interesting = (sub["level"] > loaded.base or sub["stale"] or "pending" in reason)
+        _print_level(level, tz, now, indent="  ")
+        for sub in sorted(k for k in levels if k.startswith((f"{name}/", f"{name}@"))):
+            entry = levels[sub]
+            interesting = entry.level > loaded.base or entry.stale or entry.pending is not None
             if show_all or interesting:
-                _print_entry(loaded, trigger_name, sub, tz, indent="      ")
+                _print_level(entry, tz, now, indent="      ")
 
 
-def _print_entry(loaded: Any, name: str, entry: dict[str, Any], tz: Any, indent: str) -> None:
-    level = loaded.level(entry["level"])
-    since = (datetime.fromtimestamp(entry["since"], tz).strftime("%d %b %H:%M")
-             if entry.get("since") else "start")
-    stale = "  STALE DATA, level held" if entry.get("stale") else ""
-    reason = entry.get("reason") or {}
-    why = reason.get("text")
-    if why is None and reason.get("drivers"):
-        prefix = f"score {reason.get('total', 0):g}; " if reason.get("combine") == "score" else ""
-        why = prefix + "driven by " + ", ".join(reason["drivers"])
-    click.echo(f"{indent}{name:<26} {level.number} {level.name:<18} since {since}{stale}")
+def _print_level(level: PublishedLevel, tz: Any, now: float, indent: str) -> None:
+    since = uk_time(level.since, tz, seconds=False, now=now) if level.since else "start"
+    stale = "  STALE DATA, level held" if level.stale else ""
+    click.echo(f"{indent}{level.name:<26} {level.level} {level.level_name:<18} "
+               f"since {since}{stale}")
+    why = describe(level)
     if why:
         click.echo(f"{indent}    {why}")
+    if level.pending is not None:
+        line = describe_pending(level.pending, brief=level.kind == "overall", with_level=True)
+        click.echo(f"{indent}    ▲ {line}")
 
 
 def parse_time(text: str, now: float, option: str) -> float:

@@ -25,7 +25,9 @@ import numpy as np
 import redis
 
 from surge import _lua, keys
+from surge.catalogue import Catalogue
 from surge.errors import StoreUnavailable
+from surge.levels import PublishedLevel, parse_levels
 from surge.samples import Rejection, Sample
 
 __all__ = [
@@ -425,9 +427,14 @@ class Store:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def levels(self) -> dict[str, dict[str, Any]]:
-        """Every level the engine publishes: name -> {level, since, stale, kind, reason}."""
+        """Every level the engine publishes, as published: name -> {level, since, stale,
+        kind, reason} (the engine's own record; ``published_levels`` reads it typed)."""
         raw = self._call(self.client.hgetall, keys.LEVELS)
         return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def published_levels(self, catalogue: Catalogue | None = None) -> dict[str, PublishedLevel]:
+        """Every level the engine publishes, typed, its level names from ``catalogue``."""
+        return parse_levels(self.levels(), catalogue)
 
     def request_reload(self, by: str) -> None:
         self._call(self.client.set, keys.RELOAD, by)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dash import html
 
-from dashboard.levels import LevelView, Pending
+from dashboard.levels import LevelView, PendingView
 
 __all__ = ["level_badge", "level_why", "overall_level", "panel_head", "site_level"]
 
@@ -67,7 +67,7 @@ def level_badge(view: LevelView, *, size: str = "panel", prefix: str | None = No
                     **_data(view))  # type: ignore[arg-type]
 
 
-def _pending(pending: Pending) -> html.Div:
+def _pending(pending: PendingView) -> html.Div:
     more = f" (+{pending.more} more)" if pending.more else ""
     return html.Div(className="level-pending", title=pending.line, children=[
         html.Span(f"▲ {pending.number} {pending.name}", className="pending-chip",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dash
 from dash import Dash, Input, Output, State, dcc, html, no_update
@@ -26,7 +25,7 @@ from dashboard.data import (
     build_overview,
     sparkline_series,
 )
-from dashboard.formatting import local_time
+from dashboard.formatting import UK, local_time
 from surge.catalogue import Catalogue
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 INTERVAL_ID = "overview-interval"
 STATUS_ID = "status-bar"
 PANELS_ID = "overview-panels"
-UK = ZoneInfo("Europe/London")  # only for a broken rules file, which names the time zone
 
 
 def layout(**_query: Any) -> html.Div:
@@ -70,7 +68,7 @@ def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
     latest = store.latest()
     series = store.series(sparkline_series(catalogue), now - SPARK_WINDOW, now)
     return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now,
-                          levels=store.levels())
+                          levels=store.published_levels(catalogue))
 
 
 def refresh_overview(context: DashboardContext, previous: Mapping[str, Any],
@@ -84,6 +82,7 @@ def refresh_overview(context: DashboardContext, previous: Mapping[str, Any],
         hint = ("Fix the environment and restart the dashboard." if context.settings_error
                 else f"Fix {context.settings.rules}; this screen checks it again on every "
                      f"refresh.")
+        # a broken rules file names no time zone: UK time, the default
         stamp = {"uk": local_time(now, UK), "live_uk": None}
         return (config_error_banner(f"Updated {local_time(now, UK)} UK time", "", exc, who),
                 config_problems(exc, hint), "panels panels-error", stamp)

@@ -12,16 +12,17 @@ import io
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from surge.errors import ConfigError, Problem
+from surge.levels import PublishedLevel, describe
 from surge.rules.engine import Evaluator, Transition
 from surge.rules.model import Rules
 from surge.samples import Sample, check_samples
 from surge.store import Store
+from surge.timefmt import uk_time, utc_iso
 
 __all__ = ["Backtest", "lead_in", "read_csv", "run_backtest", "stored_samples"]
 
@@ -37,14 +38,28 @@ class Backtest:
     initial: dict[str, int]  # level of each protocol and overall at start
     time_at_level: dict[str, dict[int, float]]  # name -> level -> seconds, start..end
     samples: int
+    # every level as published at start: what the first changes' drivers are resolved against
+    at_start: dict[str, Any] = field(default_factory=dict)
+
+    def changes(self) -> list[tuple[Transition, PublishedLevel]]:
+        """Each transition with its level typed, its drivers resolved against the latest
+        change of each (or, before their first change, their state at start)."""
+        latest = dict(self.at_start)
+        out = []
+        for t in self.transitions:
+            latest[t.name] = {"at": t.at, "kind": t.kind, "from": t.old, "to": t.new,
+                              "stale": t.stale, "reason": t.reason}
+            out.append((t, PublishedLevel.from_dict(t.name, latest[t.name],
+                                                    self.rules.catalogue, latest)))
+        return out
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "rules_version": self.rules.version, "from": _iso(self.start), "to": _iso(self.end),
-            "samples": self.samples, "initial": self.initial,
-            "transitions": [{"at": _iso(t.at), "name": t.name, "kind": t.kind, "from": t.old,
-                             "to": t.new, "stale": t.stale, "reason": t.reason}
-                            for t in self.transitions],
+            "rules_version": self.rules.version, "from": utc_iso(self.start),
+            "to": utc_iso(self.end), "samples": self.samples, "initial": self.initial,
+            "transitions": [{"at": utc_iso(t.at), "name": t.name, "kind": t.kind, "from": t.old,
+                             "to": t.new, "stale": t.stale, "reason": t.reason,
+                             "why": describe(level)} for t, level in self.changes()],
             "time_at_level": {name: {str(level): seconds for level, seconds in levels.items()}
                               for name, levels in self.time_at_level.items()},
         }
@@ -65,6 +80,8 @@ def run_backtest(rules: Rules, samples: Iterable[Sample], start: float, end: flo
     evaluator.transitions.clear()
     headline = {name for name, v in evaluator.derived.items() if v.kind in ("protocol", "overall")}
     initial = {name: evaluator.derived[name].level for name in sorted(headline)}
+    at_start = {name: {"level": v.level, "since": v.since, "stale": v.stale, "kind": v.kind,
+                       "reason": v.reason} for name, v in evaluator.explain().items()}
     transitions = evaluator.run([s for s in samples if s.ts >= start], end)
     spent: dict[str, dict[int, float]] = {}
     for name, level in initial.items():
@@ -76,7 +93,7 @@ def run_backtest(rules: Rules, samples: Iterable[Sample], start: float, end: flo
             at, current = when, new
         totals[current] = totals.get(current, 0.0) + (end - at)
         spent[name] = dict(sorted(totals.items()))
-    return Backtest(rules, start, end, transitions, initial, spent, len(samples))
+    return Backtest(rules, start, end, transitions, initial, spent, len(samples), at_start)
 
 
 def stored_samples(store: Store, rules: Rules, start: float, end: float) -> list[Sample]:
@@ -115,19 +132,23 @@ def read_csv(path: str | Path, rules: Rules) -> list[Sample]:
     return samples
 
 
+def _when(ts: float, tz: Any) -> str:
+    return uk_time(ts, tz, seconds=False, dated=True)
+
+
 def format_table(result: Backtest) -> str:
     tz = result.rules.catalogue.timezone
     lines = [f"Backtest of {result.rules.source} (version {result.rules.version}) from "
-             f"{_local(result.start, tz)} to {_local(result.end, tz)} ({tz.key}), "
+             f"{_when(result.start, tz)} to {_when(result.end, tz)} ({tz.key}), "
              f"{result.samples} samples", ""]
-    shown = [t for t in result.transitions if t.level_changed and t.kind in ("protocol", "overall",
-                                                                                "site")]
+    shown = [(t, level) for t, level in result.changes()
+             if t.level_changed and t.kind in ("protocol", "overall", "site")]
     width = max([len(_level(result, n)) for n in result.rules.catalogue.levels], default=10)
     lines.append(f"{'time':<17} {'level of':<16} {'from':<{width}}    {'to':<{width}}  why")
-    for t in shown:
-        why = t.reason.get("text") or _drivers_text(result, t)
+    for t, level in shown:
+        why = describe(level)
         stale = " (some data stale)" if t.stale else ""
-        lines.append(f"{_local(t.at, tz):<17} {t.name:<16} "
+        lines.append(f"{_when(t.at, tz):<17} {t.name:<16} "
                      f"{_level(result, result.rules.level(t.old)):<{width}} -> "
                      f"{_level(result, result.rules.level(t.new)):<{width}}  {why}{stale}")
     if not shown:
@@ -144,21 +165,13 @@ def format_csv(result: Backtest) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["at", "name", "kind", "from", "to", "stale", "why"])
-    for t in result.transitions:
-        writer.writerow([_iso(t.at), t.name, t.kind, t.old, t.new, t.stale,
-                         t.reason.get("text") or _drivers_text(result, t)])
+    for t, level in result.changes():
+        writer.writerow([utc_iso(t.at), t.name, t.kind, t.old, t.new, t.stale, describe(level)])
     return out.getvalue()
 
 
 def format_json(result: Backtest) -> str:
     return json.dumps(result.as_json(), indent=2, default=str)
-
-
-def _drivers_text(result: Backtest, t: Transition) -> str:
-    drivers = t.reason.get("drivers") or []
-    if t.reason.get("combine") == "score":
-        return f"score {t.reason.get('total', 0):g} from " + ", ".join(drivers)
-    return "worst: " + ", ".join(drivers) if drivers else ""
 
 
 def _level(result: Backtest, level: Any) -> str:
@@ -171,11 +184,3 @@ def _span(seconds: float) -> str:
     days, rest = divmod(round(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     return f"{days}d {hours:02d}h" if days else f"{hours}h {rest // 60:02d}m"
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _local(ts: float, tz: Any) -> str:
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")

@@ -19,13 +19,16 @@ An expectation at T holds when, after every sample with timestamp <= T has been 
 each named level (and stale flag) is as written. One Evaluator runs the whole file, so a
 test is the engine's own behaviour over time, not a replay from scratch at each instant.
 
-A failure names the line of the name that failed, the time, expected and actual, and the
-engine's reason; for a combined level (a protocol, PROTOCOL@SITE, overall) the reasons of
-the triggers under it that are raised, pending or (for a stale check) stale::
+A failure names the line of the name that failed, the time, expected and actual, and why,
+in the sentence every screen shows (``surge.levels.describe``); for a combined level (a
+protocol, PROTOCOL@SITE, overall), then each trigger under it that is raised, pending or
+(for a stale check) stale::
 
-    tests/rules/x.yaml:29: at 30m (2026-01-01T00:30:00Z): call_handling expected 3, got 4 — ...
+    tests/rules/x.yaml:29: at 30m (2026-01-01T00:30:00Z): call_handling expected 3, got 4 —
+        999 calls waiting ≥ 60 calls for 5m (now 70 calls)
+        call_handling/calls.waiting at level 4 Extreme pressure: 999 calls waiting ≥ 60 ...
     tests/rules/x.yaml:21: at 10m (...): stale flag of call_handling/calls.answer_mean expected
-        false, got true — calls.answer_mean: data stale, level 1 held
+        false, got true — Mean call answer time (last hour): data stale, held at level 1 ...
 
 Exit codes of ``run_files``: 0 every expectation holds, 1 some fail, 2 a file is malformed
 (each problem printed as ``FILE:LINE:COL: message``; 2 wins over 1).
@@ -45,10 +48,13 @@ from surge.catalogue import TRUST
 from surge.configfile import Node, Reader, describe, did_you_mean, load_yaml
 from surge.durations import format_duration, parse_duration
 from surge.errors import ConfigError, Problem
-from surge.rules.engine import Evaluator, LevelView
+from surge.levels import PublishedLevel, describe_pending, parse_levels
+from surge.levels import describe as describe_level
+from surge.rules.engine import Evaluator
 from surge.rules.loader import load_rules
 from surge.rules.model import Rules
 from surge.samples import Sample
+from surge.timefmt import utc_iso
 
 __all__ = [
     "DEFAULT_START",
@@ -429,9 +435,9 @@ def _expectation(reader: Reader, node: Node, rules: Rules | None, names: set[str
     if at is None or start is None:
         return None
     if _is_time(f["at"].value):
-        when = f"{_iso(at)} ({format_duration(at - start)} after start)"
+        when = f"{utc_iso(at, exact=True)} ({format_duration(at - start)} after start)"
     else:
-        when = f"{f['at'].value} ({_iso(at)})"
+        when = f"{f['at'].value} ({utc_iso(at, exact=True)})"
     return Expectation(at, when, node.line, tuple(levels), tuple(stale))
 
 
@@ -440,7 +446,8 @@ def _at(reader: Reader, node: Node, start: float | None) -> float | None:
     if _is_time(node.value):
         at = _time(reader, node)
         if at is not None and start is not None and at < start:
-            reader.error(node, f"{_iso(at)} is before the test's start {_iso(start)}")
+            reader.error(node, f"{utc_iso(at, exact=True)} is before the test's start "
+                               f"{utc_iso(start, exact=True)}")
             return None
         return at
     try:
@@ -520,61 +527,65 @@ def check(test: RuleTest) -> list[Failure]:
         evaluator.advance(expectation.at)
         levels = evaluator.levels()
         views = evaluator.explain()
+        published: dict[str, PublishedLevel] | None = None  # read only when something fails
         when = f"at {expectation.when}"
         for name, expected, line in expectation.levels:
             if levels[name] != expected:
+                published = published or parse_levels(views, test.rules.catalogue)
                 text = (f"{test.path}:{line}: {when}: {name} expected {expected}, "
-                        f"got {levels[name]} — {_why(test.rules, views, name)}")
+                        f"got {levels[name]} — {_why(test.rules, published, name)}")
                 failures.append(Failure(line, text))
         for name, flag, line in expectation.stale:
             if views[name].stale != flag:
+                published = published or parse_levels(views, test.rules.catalogue)
                 text = (f"{test.path}:{line}: {when}: stale flag of {name} expected "
                         f"{str(flag).lower()}, got {str(views[name].stale).lower()} — "
-                        f"{_why(test.rules, views, name, stale=True)}")
+                        f"{_why(test.rules, published, name, stale=True)}")
                 failures.append(Failure(line, text))
     return failures
 
 
-def _why(rules: Rules, views: dict[str, LevelView], name: str, stale: bool = False) -> str:
-    """The engine's reason for a level: its own text, or, for a combined level, the texts of
-    the triggers under it that are raised or have a change pending (and, when a stale flag
-    is in question, the stale ones)."""
-    view = views[name]
-    reason = view.reason
-    if "text" in reason:
-        return str(reason["text"])
-    if reason.get("combine") == "score":
-        head = f"score {reason['total']:g} gives level {view.level}"
-    elif "sites" in reason:
-        head = f"the worst of its sites, level {view.level}"
-    elif name == "overall":
-        head = f"the worst of its protocols, level {view.level}"
-    else:
-        head = f"the worst of its triggers, level {view.level}"
-    points = reason.get("points", {})
-    leaves = [leaf for leaf in _leaves(rules, views, name)
-              if views[leaf].level > rules.base or "pending" in views[leaf].reason
-              or (stale and views[leaf].stale)]
-    leaves.sort(key=lambda n: -views[n].level)
+def _why(rules: Rules, levels: dict[str, PublishedLevel], name: str, stale: bool = False) -> str:
+    """Why a level is what it is, in the sentence every screen shows; for a combined level,
+    then each trigger under it that is raised or has a change pending (and, when a stale
+    flag is in question, each stale one), one per line."""
+    level = levels[name]
+    head = _sentence(level)
+    if level.reason.condition is not None:  # a trigger instance: its own test says it all
+        return head
+    points = {d.name: d.points for d in level.reason.drivers if d.points}
+    leaves = [levels[leaf] for leaf in _leaves(rules, levels, name)
+              if levels[leaf].level > rules.base or levels[leaf].pending is not None
+              or (stale and levels[leaf].stale)]
+    leaves.sort(key=lambda leaf: -leaf.level)
     if not leaves:
-        return head + f"; every trigger under it is at level {rules.base}, none pending"
-    lines = [head + ", from:"]
+        base = rules.level(rules.base)
+        return head + (f"; every trigger under it is at level {base.number} {base.name}, "
+                       f"none pending")
+    lines = [head]
     for leaf in leaves[:MAX_SHOWN]:
-        leaf_view = views[leaf]
-        scored = f" ({_plural(points[leaf], 'point')})" if leaf in points else ""
-        lines.append(f"    {leaf} at {leaf_view.level}{scored}: {leaf_view.reason.get('text', '')}")
+        scored = f" ({_plural(points[leaf.name], 'point')})" if leaf.name in points else ""
+        lines.append(f"    {leaf.name} at level {leaf.level} {leaf.level_name}{scored}: "
+                     f"{_sentence(leaf)}")
     if len(leaves) > MAX_SHOWN:
         lines.append(f"    ... and {len(leaves) - MAX_SHOWN} more")
     return "\n".join(lines)
 
 
-def _leaves(rules: Rules, views: dict[str, LevelView], name: str) -> list[str]:
+def _sentence(level: PublishedLevel) -> str:
+    text = describe_level(level) or "no reason published"
+    if level.pending is not None:
+        text += "; " + describe_pending(level.pending, with_level=True)
+    return text
+
+
+def _leaves(rules: Rules, levels: dict[str, PublishedLevel], name: str) -> list[str]:
     """The trigger instances a combined level is made from."""
     if name == "overall":
-        return [leaf for p in rules.overall.members for leaf in _leaves(rules, views, p)]
+        return [leaf for p in rules.overall.members for leaf in _leaves(rules, levels, p)]
     protocol_id, _, site = name.partition("@")
     if "/" in protocol_id:  # a per-site trigger's worst-site view: P/T -> P/T@SITE
-        return [f"{name}@{s}" for s in views[name].reason.get("sites", {})]
+        return [f"{name}@{s}" for s, _ in levels[name].reason.sites]
     protocol = rules.protocols[protocol_id]
     out = []
     for trigger in protocol.triggers:
@@ -587,10 +598,6 @@ def _leaves(rules: Rules, views: dict[str, LevelView], name: str) -> list[str]:
         else:
             out.append(base)
     return out
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def run_files(paths: Iterable[str | Path], out: Callable[[str], None] = print) -> int:

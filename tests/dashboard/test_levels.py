@@ -1,5 +1,6 @@
 """The calculated-level view model: number, name and colour together, stale, missing, why,
-pending escalations and UK time, from what the rules engine publishes (store.levels())."""
+pending escalations and UK time, from what the rules engine publishes (read typed, as
+store.published_levels() does). The sentences themselves: tests/surge/test_levels.py."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ from typing import Any
 
 import pytest
 
+from dashboard import levels as view_model
 from dashboard.data import build_overview
 from dashboard.levels import (
     NEUTRAL,
     NOT_AVAILABLE,
     NOT_UPDATING_FLAG,
     STALE_FLAG,
+    LevelView,
     level_dom_id,
-    level_view,
     missing_level,
-    pending_escalation,
     text_colour,
-    trigger_text,
 )
 from surge.catalogue import Catalogue
+from surge.levels import parse_levels
 
 NOW = datetime(2026, 11, 26, 14, 3, 22, tzinfo=UTC).timestamp()  # GMT: UK time = UTC
 HEARTBEAT = {"at": str(NOW)}
@@ -53,6 +54,13 @@ def trigger(level: int, metric: str, value: float | None, threshold: float | Non
 def up(level: int, held: float, needed: float, threshold: float) -> dict[str, Any]:
     return {"level": level, "direction": "up", "held": held, "needed": needed,
             "threshold": threshold}
+
+
+def level_view(key: str, published: dict[str, Any] | None, catalogue: Catalogue, now: float,
+               **options: Any) -> LevelView:
+    """The view of ``key`` from published dicts, read as the overview reads the store."""
+    typed = None if published is None else parse_levels(published, catalogue)
+    return view_model.level_view(key, typed, catalogue, now, **options)
 
 
 # --- colours and ids --------------------------------------------------------------------
@@ -169,12 +177,6 @@ def test_reason_of_a_max_protocol_is_its_trigger_at_that_level(catalogue: Catalo
     assert view.reason == "999 calls waiting ≥ 30 calls for 5m (now 41 calls)"
 
 
-def test_reason_of_a_lower_is_worse_trigger(catalogue: Catalogue) -> None:
-    reason = trigger(2, "pts.on_time_pct", 81.4, 85, compares="<=", for_=1800)["reason"]
-    assert trigger_text(reason, 2, catalogue) == (
-        "Arrivals on time for appointments (today) ≤ 85 % for 30m (now 81 %)")
-
-
 def test_reason_of_a_per_site_trigger_names_each_site_at_the_level(
         catalogue: Catalogue) -> None:
     levels = {
@@ -199,26 +201,6 @@ def test_reason_lists_two_drivers_then_counts_the_rest(catalogue: Catalogue) -> 
     assert view.reason_detail is not None and "Demand against forecast" in view.reason_detail
 
 
-def test_reason_of_a_stale_trigger_says_the_level_is_held(catalogue: Catalogue) -> None:
-    reason = trigger(3, "calls.waiting", None, 30, stale=True)["reason"]
-    assert trigger_text(reason, 3, catalogue) == "999 calls waiting: data stale, level 3 held"
-
-
-def test_reason_of_a_trigger_still_clearing(catalogue: Catalogue) -> None:
-    reason = trigger(2, "pts.discharges_over_2h", 17, 20, for_=900, pending={
-        "level": 1, "direction": "down", "held": 430, "needed": 1800, "threshold": 20})["reason"]
-    assert trigger_text(reason, 2, catalogue) == (
-        "Discharged patients waiting over 2 h ≥ 20 patients for 15m "
-        "(now 17 patients, < 20 patients for 7m of 30m to clear)")
-
-
-def test_reason_of_a_count_of_hospitals(catalogue: Catalogue) -> None:
-    reason = trigger(3, "ae.handover_longest", 3, 2, for_=600,
-                     aggregate="count_over(60)")["reason"]
-    assert trigger_text(reason, 3, catalogue) == (
-        "2 or more hospitals with Longest current handover wait ≥ 1 h for 10m (now 3)")
-
-
 def test_reason_of_a_score_protocol_is_its_points(catalogue: Catalogue) -> None:
     levels = {
         "clinical_triage": {"level": 3, "since": NOW, "stale": False, "kind": "protocol",
@@ -239,14 +221,16 @@ def test_reason_of_the_overall_level_names_the_functions(catalogue: Catalogue) -
     assert level_view("overall", levels, catalogue, NOW).reason == (
         "Set by A&E operations and 999 call handling")
     calm = {"overall": combined(1, ["ae", "pts"], kind="overall")}
-    assert level_view("overall", calm, catalogue, NOW).reason == "No function above level 1"
+    assert level_view("overall", calm, catalogue, NOW).reason == (
+        "No function above level 1 Steady state")
 
 
 def test_a_protocol_at_the_base_level_says_no_trigger_is_above_it(
         catalogue: Catalogue) -> None:
     levels = {"pts": combined(1, ["pts/pts.on_time_pct"]),
               "pts/pts.on_time_pct": trigger(1, "pts.on_time_pct", 90, None, compares="<=")}
-    assert level_view("pts", levels, catalogue, NOW).reason == "No trigger above level 1"
+    assert level_view("pts", levels, catalogue, NOW).reason == (
+        "No trigger above level 1 Steady state")
 
 
 def test_a_reason_of_unknown_shape_falls_back_to_the_engine_sentence(
@@ -266,7 +250,9 @@ def test_a_pending_escalation_is_read_from_a_trigger_reason(catalogue: Catalogue
                                                      pending=up(3, 185, 300, 30))}
     view = level_view("call_handling", levels, catalogue, NOW)
     assert view.pending is not None
-    assert view.pending.line == "▲ level 3 pending: 999 calls waiting ≥ 30 calls for 3m of 5m"
+    assert view.pending.condition == "999 calls waiting ≥ 30 calls for 3m of 5m"
+    assert view.pending.line == ("▲ level 3 Severe pressure pending: 999 calls waiting ≥ 30 "
+                                 "calls for 3m of 5m")
     assert (view.pending.number, view.pending.name, view.pending.colour) == (
         3, "Severe pressure", "#e0700b")
 
@@ -277,8 +263,10 @@ def test_only_escalations_above_the_current_level_are_pending(catalogue: Catalog
         "ae/ae.c2_mean": trigger(3, "ae.c2_mean", 70, 60, pending={
             "level": 2, "direction": "down", "held": 60, "needed": 3600, "threshold": 60}),
     }
-    assert pending_escalation("ae", 2, levels, catalogue) is None
-    assert pending_escalation("ae", 1, levels, catalogue) is not None
+    assert level_view("ae", {**levels, "ae": combined(2, [])}, catalogue, NOW).pending is None
+    assert level_view("ae", {**levels, "ae": combined(1, [])}, catalogue, NOW).pending is not None
+    # a trigger still clearing is said in its reason, not as a pending escalation
+    assert level_view("ae/ae.c2_mean", levels, catalogue, NOW).pending is None
 
 
 def test_the_highest_pending_escalation_wins_and_the_rest_are_counted(
@@ -289,20 +277,23 @@ def test_the_highest_pending_escalation_wins_and_the_rest_are_counted(
         "pts/pts.on_time_pct": trigger(1, "pts.on_time_pct", 60, None, compares="<=",
                                        pending=up(4, 10, 1800, 70)),
     }
-    pending = pending_escalation("ae", 1, levels, catalogue)
-    assert pending is not None
-    assert pending.line == ("▲ level 3 pending: Incidents waiting for an ambulance ≥ 200 "
-                            "incidents for 1m of 10m (+1 more)")
-    overall = pending_escalation("overall", 1, levels, catalogue)
-    assert overall is not None
-    assert overall.line == "▲ level 4 pending: Patient transport (PTS), 10s of 30m (+2 more)"
+    levels |= {"ae": combined(1, []), "overall": combined(1, [], kind="overall")}
+    pending = level_view("ae", levels, catalogue, NOW).pending
+    assert pending is not None and (pending.number, pending.more) == (3, 1)
+    assert pending.line == ("▲ level 3 Severe pressure pending: Incidents waiting for an "
+                            "ambulance ≥ 200 incidents for 1m of 10m (+1 more)")
+    overall = level_view("overall", levels, catalogue, NOW).pending
+    assert overall is not None  # the trust's level names the function only
+    assert overall.line == ("▲ level 4 Extreme pressure pending: Patient transport (PTS), "
+                            "10s of 30m (+2 more)")
 
 
 def test_a_site_level_has_only_its_own_pending_escalations(catalogue: Catalogue) -> None:
     levels = {"ae/ae.handover_queue@RD1": trigger(1, "ae.handover_queue", 6, None, site="RD1",
                                                   pending=up(2, 14, 600, 5))}
-    assert pending_escalation("ae@RVJ", 1, levels, catalogue) is None
-    pending = pending_escalation("ae@RD1", 1, levels, catalogue)
+    levels |= {"ae@RVJ": combined(1, [], kind="site"), "ae@RD1": combined(1, [], kind="site")}
+    assert level_view("ae@RVJ", levels, catalogue, NOW).pending is None
+    pending = level_view("ae@RD1", levels, catalogue, NOW).pending
     assert pending is not None and pending.condition == (
         "Ambulances waiting to hand over at Royal United Hospital Bath ≥ 5 ambulances "
         "for 14s of 10m")
@@ -315,7 +306,8 @@ def test_build_overview_gives_the_trust_each_function_and_each_hospital_a_level(
         catalogue: Catalogue) -> None:
     levels = {"overall": combined(3, ["ae"], kind="overall"), "ae": combined(3, []),
               "ae@RVJ": combined(2, [], kind="site", stale=True)}
-    view = build_overview(catalogue, {}, {}, [], HEARTBEAT, NOW, levels=levels)
+    view = build_overview(catalogue, {}, {}, [], HEARTBEAT, NOW,
+                          levels=parse_levels(levels, catalogue))
     assert (view.status.level.dom_id, view.status.level.number) == ("level-overall", 3)
     by_function = {p.function.id: p.level for p in view.panels}
     assert by_function["ae"].number == 3 and by_function["ae"].state == "live"
@@ -329,9 +321,10 @@ def test_build_overview_gives_the_trust_each_function_and_each_hospital_a_level(
 
 def test_build_overview_levels_without_a_worker_or_a_store(catalogue: Catalogue) -> None:
     levels = {"overall": combined(3, ["ae"], kind="overall")}
-    stopped = build_overview(catalogue, {}, {}, [], None, NOW, levels=levels)
+    typed = parse_levels(levels, catalogue)
+    stopped = build_overview(catalogue, {}, {}, [], None, NOW, levels=typed)
     assert stopped.status.level.state == "not-live"
-    down = build_overview(catalogue, {}, {}, [], None, NOW, levels=levels,
+    down = build_overview(catalogue, {}, {}, [], None, NOW, levels=typed,
                           store_error="cannot reach it")
     assert down.status.level.state == "missing"
     assert all(p.level.flag == "data store unreachable" for p in down.panels)

@@ -111,9 +111,11 @@ def test_one_wrong_expectation_in_a_shipped_test_fails_with_expected_actual_and_
     line = changed.splitlines().index("    levels: {call_handling: 3, overall: 4}") + 1
     code, out = run(path)
     assert code == 1
+    # the reason in the sentence every screen shows, then each trigger under it that is raised
     assert out[0] == (f"{path}:{line}: at 30m (2026-01-01T00:30:00Z): call_handling expected 3, "
-                      f"got 4 — the worst of its triggers, level 4, from:")
-    assert out[1] == "    call_handling/calls.waiting at 4: calls.waiting >= 60 (now 70)"
+                      f"got 4 — 999 calls waiting ≥ 60 calls for 5m (now 70 calls)")
+    assert out[1] == ("    call_handling/calls.waiting at level 4 Extreme pressure: "
+                      "999 calls waiting ≥ 60 calls for 5m (now 70 calls)")
     assert out[-1] == "1 file: 1 of 20 expectations failed"
 
 
@@ -199,11 +201,30 @@ expect:
     code, out = run(path)
     assert code == 1
     assert out[0] == (f"{path}:7: at 3m (2026-01-01T00:03:00Z): stale flag of p/m.value "
-                      f"expected false, got true — m.value: data stale, level 2 held")
-    assert out[1].startswith(f"{path}:7: at 3m (2026-01-01T00:03:00Z): stale flag of p expected "
-                             f"false, got true — the worst of its triggers, level 2, from:")
-    assert "    p/m.value at 2: m.value: data stale, level 2 held" in out
+                      f"expected false, got true — M: data stale, held at level 2 Raised")
+    assert out[1] == (f"{path}:7: at 3m (2026-01-01T00:03:00Z): stale flag of p expected "
+                      f"false, got true — M: data stale, held at level 2 Raised")
+    assert "    p/m.value at level 2 Raised: M: data stale, held at level 2 Raised" in out
+    assert "    p/at_sites@S1 at level 1 Steady: M at Site one: data stale, held at level 1 " \
+           "Steady" in out
     assert out[-1] == "1 file: 2 of 3 expectations failed"
+
+
+def test_a_failure_says_what_is_pending_and_how_long_it_has_held(tiny: Path) -> None:
+    path = write(tiny, """\
+rules: rules/tiny.yaml
+input:
+  - {metric: m.value, scope: S1, values: "60x3"}
+expect:
+  - {at: 1m, levels: {p: 2}}
+""")
+    code, out = run(path)
+    assert code == 1
+    pending = "level 2 Raised pending: M at Site one ≥ 50 x for 1m of 2m"
+    assert out[0] == (f"{path}:5: at 1m (2026-01-01T00:01:00Z): p expected 2, got 1 — "
+                      f"No trigger above level 1 Steady; {pending}")
+    assert out[1] == (f"    p/at_sites@S1 at level 1 Steady: M at Site one: no threshold met "
+                      f"(now 60 x); {pending}")
 
 
 def test_exit_codes_0_1_2_and_malformed_wins(tiny: Path) -> None:
