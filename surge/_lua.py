@@ -156,3 +156,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# The events stream, with ids that follow the time of each event. KEYS[1] = the stream;
+# ARGV = 4 per event: its time in ms (rounded up), kind, at (seconds, as text), data (JSON).
+# Each is appended with id "max(ms, ms of the stream's last id)-*", so ids never go
+# backwards and every event's id is at or after its own time: a read of a time range is a
+# read of an id range. Returns the ids given.
+APPEND_EVENTS = r"""
+local last = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      last = tonumber(string.match(info[i + 1], '^(%d+)'))
+    end
+  end
+end
+local ids = {}
+for i = 1, #ARGV, 4 do
+  local ms = math.max(tonumber(ARGV[i]), last)
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], string.format('%d-*', ms), 'kind', ARGV[i + 1],
+                             'at', ARGV[i + 2], 'data', ARGV[i + 3])
+  last = ms
+end
+return ids
+"""

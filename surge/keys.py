@@ -10,7 +10,9 @@
 |   one entry per stored batch: "src" (writer) and "b" (the accepted records, by series);   |
 |   the rules engine reads it, so it evaluates every batch whoever wrote it                   |
 | surge:clock                         | hash   | surge run / worker | the run's clock: mode, speed, origin |
-| surge:events                        | stream | store.append_event | kept (the timeline of record) |
+| surge:events                        | stream | store.append_events | kept (the timeline of record) |
+|   entry: "kind", "at" (UTC epoch s), "data" (JSON: schema, exercise, the kind's fields; see  |
+|   surge.events); id "max(at ms, last id ms)-seq", so ids follow event time (docs/events.md)  |
 | surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
 | surge:feeds                         | set    | store.record_poll  | names of feeds seen           |

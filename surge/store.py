@@ -310,39 +310,92 @@ class Store:
         return out
 
     # --- events: the timeline of record ----------------------------------------------
+    # Stream ids follow the time of each event (_lua.APPEND_EVENTS): an event is appended
+    # with id max(its ms, the last id's ms)-seq. So a read of a time range is a read of an
+    # id range, never a scan of the stream. An event is "filed" under its own time when it
+    # was recorded within EVENT_MARGIN of the newest before it; under when it was recorded
+    # (its id) otherwise. A range read takes ids from start to end + EVENT_MARGIN and keeps
+    # what is filed in the range: every event is in exactly one of two adjacent ranges.
+
+    EVENT_MARGIN = 3600.0  # seconds; see docs/events.md
+    EVENT_BATCH = 2_000  # events per script call, so one call never holds the server for long
+    EVENT_PAGE = 1_000  # entries per range read
 
     def append_event(self, kind: str, data: Mapping[str, Any], at: float | None = None) -> str:
         """Append to the timeline; returns the event id."""
         when = self.clock() if at is None else at
-        fields = {"kind": kind, "at": f"{when:.3f}", "data": json.dumps(data, default=str)}
-        event_id = self._call(self.client.xadd, keys.EVENTS, fields)
-        return event_id.decode()
+        return self.append_events([(kind, data, when)])[0]
 
-    def append_events(self, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> None:
-        """Append several (kind, data, at) events in one round trip, in order."""
+    def append_events(self, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> list[str]:
+        """Append several (kind, data, at) events in one transaction, in order; their ids.
+
+        ``surge.events.encode`` turns a typed event into such a triple."""
         if not events:
-            return
+            return []
         pipe = self.client.pipeline(transaction=True)
-        for kind, data, at in events:
-            pipe.xadd(keys.EVENTS, {"kind": kind, "at": f"{at:.3f}",
-                                    "data": json.dumps(data, default=str)})
-        self._call(pipe.execute)
+        self._queue_events(pipe, events)
+        return [i.decode() for ids in self._call(pipe.execute) for i in ids]
 
     def events(self, start: float | None = None, end: float | None = None,
                kinds: Iterable[str] | None = None, count: int | None = None) -> list[Event]:
-        """Events in order of recording, optionally between two times and of some kinds."""
-        low = "-" if start is None else str(int(start * 1000))
-        high = "+" if end is None else str(int(end * 1000))
+        """Events filed between start and end (inclusive), optionally of some kinds; only
+        the newest ``count`` when given; in the order recorded."""
         wanted = set(kinds) if kinds is not None else None
-        raw = self._call(self.client.xrange, keys.EVENTS, low, high)
-        out = []
-        for event_id, fields in raw:
+        low = "-" if start is None else str(max(math.floor(start * 1000), 0))
+        high = "+" if end is None else str(self._event_ms(end) + round(self.EVENT_MARGIN * 1000))
+        out: list[Event] = []
+        for event_id, fields in self._event_entries(low, high, newest_first=bool(count)):
             kind = fields[b"kind"].decode()
             if wanted is not None and kind not in wanted:
                 continue
-            out.append(Event(event_id.decode(), kind, float(fields[b"at"]),
-                             json.loads(fields[b"data"])))
-        return out[-count:] if count else out
+            event = Event(event_id.decode(), kind, float(fields[b"at"]),
+                          json.loads(fields[b"data"]))
+            filed = self._filed(event)
+            if (start is not None and filed < start) or (end is not None and filed > end):
+                continue
+            out.append(event)
+            if count and len(out) == count:
+                break
+        return out[::-1] if count else out
+
+    def _queue_events(self, pipe: Any, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> None:
+        """Queue the appends on ``pipe``: a store method can write events in the same
+        transaction as the state they describe."""
+        script = self.client.register_script(_lua.APPEND_EVENTS)
+        for start in range(0, len(events), self.EVENT_BATCH):
+            args: list[Any] = []
+            for kind, data, at in events[start:start + self.EVENT_BATCH]:
+                args += (self._event_ms(at), kind, repr(float(at)), json.dumps(data, default=str))
+            script(keys=[keys.EVENTS], args=args, client=pipe)
+
+    def _event_entries(self, low: str, high: str,
+                       newest_first: bool = False) -> Iterable[tuple[bytes, dict[bytes, bytes]]]:
+        """Raw entries with low <= id <= high, a page at a time, so a reader that stops
+        early reads no further."""
+        while True:
+            if newest_first:
+                page = self._call(self.client.xrevrange, keys.EVENTS, high, low,
+                                  count=self.EVENT_PAGE)
+            else:
+                page = self._call(self.client.xrange, keys.EVENTS, low, high,
+                                  count=self.EVENT_PAGE)
+            yield from page
+            if len(page) < self.EVENT_PAGE:
+                return
+            last = "(" + page[-1][0].decode()
+            high, low = (last, low) if newest_first else (high, last)
+
+    @staticmethod
+    def _event_ms(at: float) -> int:
+        """An event's time in whole ms, rounded up (so its id is never before it)."""
+        return max(math.ceil(at * 1000), 0)
+
+    def _filed(self, event: Event) -> float:
+        """The time an event is found by: its own, unless it was recorded late."""
+        recorded = int(event.id.partition("-")[0])
+        if recorded - self._event_ms(event.at) > round(self.EVENT_MARGIN * 1000):
+            return recorded / 1000
+        return event.at
 
     # --- feeds ------------------------------------------------------------------------
 

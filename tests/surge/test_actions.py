@@ -11,7 +11,7 @@ import redis
 
 from surge import actions, keys
 from surge.actions import Actor, Forbidden, RulesReloadRequested, UnknownActor, act_as, reload_rules
-from surge.auth import NEEDED, ROLES, Users, needed
+from surge.auth import NEEDED, ROLES, Users, audit_events, needed
 from surge.errors import SurgeError
 from surge.store import Store
 
@@ -43,7 +43,7 @@ def test_an_admin_reloads_the_rules_on_the_record(timed: Store) -> None:
                                         problems=(), audit_id=done.audit_id)
     assert done.accepted
     assert timed.take_reload_request() == "alice via page"
-    (entry,) = timed.events()
+    (entry,) = audit_events(timed)
     assert entry.id == done.audit_id and entry.kind == "audit" and entry.at == Clock.now
     assert entry.data == {"action": "rules_reload_requested", "user": "alice", "role": "admin",
                           "address": "10.0.0.5", "via": "page", "rules": str(RULES),
@@ -73,7 +73,7 @@ def test_every_role_below_admin_is_refused_and_nothing_but_the_refusal_is_record
     assert str(error) == (f"not allowed: reload_rules needs the admin role; "
                           f"{role or 'no role'} is not enough")
     assert snapshot(timed.client) == before
-    (entry,) = timed.events()
+    (entry,) = audit_events(timed)
     assert entry.data == {"action": "access_refused", "user": "bob", "role": role,
                           "address": "10.0.0.6", "via": "api", "needed": "admin",
                           "target": "action reload_rules"}
