@@ -50,6 +50,7 @@ class FeedPoller:
         self._catalogue = catalogue
         self.clock = clock
         self.interval = feed.interval if interval is None else interval  # Surge seconds
+        self.completed: float | None = None  # the `now` of the last poll stored in full
         status = {s.name: s for s in store.feed_status()}.get(feed.name)
         self.since = status.last_sample if status else None
         self.down = bool(status and status.down_since is not None)
@@ -75,6 +76,7 @@ class FeedPoller:
             self.feed.name, function=self.feed.function, interval=self.interval, at=now,
             accepted=result.accepted, rejected=bad, late=len(result.late),
             duplicates=result.duplicates, newest_sample=self.since)
+        self.completed = now
         if self.down:
             self.down = False
             log.info("feed %s recovered", self.feed.name)

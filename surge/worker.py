@@ -187,6 +187,18 @@ class Worker:
             self._threads.remove(thread)
         self.engine = None
 
+    def watermark(self) -> float:
+        """The Surge time by which every healthy feed has delivered: the oldest of their last
+        completed polls, but never more than two poll intervals behind now (a feed that has
+        stopped must not hold time back: its data have to be seen going stale)."""
+        now = self.clock()
+        pollers = list(self.pollers)
+        if not pollers:
+            return now
+        done = [p.completed for p in pollers if not p.down and p.completed is not None]
+        floor = now - 2 * max(p.interval for p in pollers)
+        return min(now, max(min(done, default=floor), floor))
+
     def poll_interval(self, feed: Feed) -> float:
         """Surge seconds between polls of ``feed``: its interval, or more at high speed."""
         return max(feed.interval, MIN_POLL_SECONDS * self.clock.speed)
@@ -202,11 +214,14 @@ class Worker:
 
         # Poll once first: on a first start the warm start then sees the feeds' backfill; on
         # a takeover the feeds fill the gap since the last stored sample, so the engine's
-        # catch-up reads it in time order, as a backtest would, not as late samples.
+        # catch-up reads it in time order, as a backtest would, not as late samples. The
+        # engine thread then reads every notice from before that poll, skipping the samples
+        # the catch-up has already read.
+        before = self.store.last_notice()
         for poller in self.pollers:
             poller.poll_safely()
-        before = self.store.last_notice()
-        self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}")
+        self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}",
+                                 horizon=self.watermark)
         caught_up_to = self.engine.evaluator.t / 1000
         thread = threading.Thread(target=self._engine_loop, args=(before, caught_up_to),
                                   name="rules-engine", daemon=True)

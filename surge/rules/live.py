@@ -41,10 +41,15 @@ class LiveEngine:
     """One Evaluator, kept current and saved; thread-safe (polls and ticks run in threads)."""
 
     def __init__(self, store: Store, rules_path: Path, clock: Callable[[], float] = time.time,
-                 rules: Rules | None = None, who: str = "the worker") -> None:
+                 rules: Rules | None = None, who: str = "the worker",
+                 horizon: Callable[[], float] | None = None) -> None:
         self.store = store
         self.rules_path = Path(rules_path)
         self.clock = clock
+        # How far evaluation may go: up to the time by which every feed has delivered its
+        # data (the worker's watermark), so that a poll's samples, stamped a little before
+        # they are written, are evaluated at their own time, as a backtest would.
+        self.horizon = horizon
         self.lock = threading.RLock()
         self.rules = rules or load_rules(self.rules_path)
         self._file_stamp = _stamp(self.rules_path)
@@ -55,7 +60,7 @@ class LiveEngine:
     # --- starting ----------------------------------------------------------------------
 
     def _start(self) -> Evaluator:
-        now = self.clock()
+        now = self.until()
         saved = self.store.load_engine()
         meta = json.loads(saved["meta"]) if "meta" in saved else None
         states = {k[2:]: json.loads(v) for k, v in saved.items() if k.startswith("i:")}
@@ -112,13 +117,18 @@ class LiveEngine:
             return []
         with self.lock:
             self.evaluator.ingest(samples)
-            return self._settle(self.clock())
+            return self._settle(self.until())
 
     def tick(self) -> list[Transition]:
         """Time-based changes (windows completing, data going stale); reload if asked."""
         with self.lock:
             self._maybe_reload()
-            return self._settle(self.clock())
+            return self._settle(self.until())
+
+    def until(self) -> float:
+        """Now, or the horizon if that is earlier: how far the engine evaluates."""
+        now = self.clock()
+        return now if self.horizon is None else min(now, self.horizon())
 
     def _settle(self, now: float) -> list[Transition]:
         changes = self.evaluator.advance(now)
