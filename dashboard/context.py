@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import flask
 
@@ -28,7 +26,7 @@ from surge.catalogue import Catalogue, load_catalogue
 from surge.clock import Clock
 from surge.context import open_store
 from surge.errors import ConfigError, StoreUnavailable
-from surge.rules.loader import load_rules
+from surge.inforce import rules_from_text
 from surge.settings import Settings
 from surge.store import Store
 
@@ -135,7 +133,7 @@ class DashboardContext:
             return
         try:
             published = self.store().rules_in_force()
-            self._catalogue = catalogue_from_text(published["text"], published.get("source"))
+            self._catalogue = rules_from_text(published["text"], published.get("source")).catalogue
             self._catalogue_error = None
             self._published_version = version
         except (StoreUnavailable, KeyError):
@@ -154,15 +152,6 @@ class DashboardContext:
                 if self._store is None:
                     self._store = open_store(self.settings, clock=self.clock)
         return self._store
-
-
-def catalogue_from_text(text: str, source: str | None) -> Catalogue:
-    """The catalogue of the rules text the worker published."""
-    name = Path(source or "surge_rules.yaml").name
-    with tempfile.TemporaryDirectory(prefix="surge-rules-") as tmp:
-        path = Path(tmp) / name
-        path.write_text(text, encoding="utf-8")
-        return load_rules(path).catalogue
 
 
 def current() -> DashboardContext:

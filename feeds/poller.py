@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from feeds.base import Feed
 from surge.catalogue import Catalogue
 from surge.errors import FetchFailed, StoreUnavailable
+from surge.events import Event, FeedDown, FeedRecovered, Recorder, SamplesStored
 from surge.ingest import ingest
 from surge.samples import Rejection
 from surge.store import Store
@@ -44,11 +45,14 @@ class FeedPoller:
     """Polls one feed; remembers what it has delivered so each poll asks only for new data."""
 
     def __init__(self, feed: Feed, store: Store, catalogue: Catalogue | Callable[[], Catalogue],
-                 clock: Callable[[], float] = time.time, interval: float | None = None) -> None:
+                 clock: Callable[[], float] = time.time, interval: float | None = None,
+                 publish: Callable[[Event], object] | None = None) -> None:
         self.feed = feed
         self.store = store
         self._catalogue = catalogue
         self.clock = clock
+        # where feed state goes: the worker's bus (its recorder puts it on the record)
+        self.publish = publish or Recorder(store, clock).record
         self.interval = feed.interval if interval is None else interval  # Surge seconds
         self.completed: float | None = None  # the `now` of the last poll stored in full
         status = {s.name: s for s in store.feed_status()}.get(feed.name)
@@ -76,12 +80,16 @@ class FeedPoller:
             self.feed.name, function=self.feed.function, interval=self.interval, at=now,
             accepted=result.accepted, rejected=bad, late=len(result.late),
             duplicates=result.duplicates, newest_sample=self.since)
+        if result.total:
+            self.publish(SamplesStored(ts=now, source=f"feed:{self.feed.name}",
+                                       accepted=result.accepted, rejected=len(bad),
+                                       late=len(result.late), duplicates=result.duplicates,
+                                       notices=result.notices))
         self.completed = now
         if self.down:
             self.down = False
             log.info("feed %s recovered", self.feed.name)
-            self.store.append_event("feed_recovered", {"feed": self.feed.name,
-                                                       "function": self.feed.function}, at=now)
+            self.publish(FeedRecovered(ts=now, feed=self.feed.name, function=self.feed.function))
         return PollReport(self.feed.name, now, None, result.accepted, result.duplicates,
                           len(result.late), bad)
 
@@ -96,9 +104,8 @@ class FeedPoller:
         if not self.down:
             self.down = True
             log.error("feed %s is down: %s", self.feed.name, error)
-            self.store.append_event("feed_down", {"feed": self.feed.name,
-                                                  "function": self.feed.function,
-                                                  "error": error}, at=now)
+            self.publish(FeedDown(ts=now, feed=self.feed.name, function=self.feed.function,
+                                  error=error))
         return PollReport(self.feed.name, now, error)
 
     def poll_safely(self) -> None:

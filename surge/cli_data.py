@@ -25,6 +25,7 @@ from surge.cli_rules import parse_time
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
 from surge.events import Recorder, SamplesStored, iso_utc
+from surge.inforce import catalogue_in_force
 from surge.ingest import ingest
 
 __all__ = ["COLUMNS", "ingest_csv", "read_rows", "samples"]
@@ -45,16 +46,14 @@ def ingest_csv(file: str, **options: Any) -> None:
     Each bad row is reported with its line and reason and the good rows are kept. Exit 0
     when any row could be processed, 1 when every row was rejected, 2 for a bad file."""
     settings = settings_from_options(**options)
-    catalogue = load_catalogue(settings.rules)
     name = "stdin" if file == "-" else Path(file).name
     rows, problems = read_rows(_read_text(file), _label(file))
     store = open_checked_store(settings)
+    catalogue = catalogue_in_force(store, settings.rules)  # the worker's version, if running
     clock = run_clock(store)
     source = f"cli:{name}"
-    before = store.last_notice()
     report = ingest(store, catalogue, [row for _, row in rows], source=source, now=clock())
-    notices = tuple(n.id for n in store.notices(before) if n.source == source) \
-        if report.accepted else ()
+    notices = report.notices
     lines = {id(row): number for number, row in rows}
     problems += [(lines[id(r.raw)], r.reason) for r in report.rejected]
     Recorder(store, clock).record(SamplesStored(

@@ -32,6 +32,7 @@ class IngestReport:
     late: list[Sample] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     newest: float | None = None  # the newest timestamp among the good samples
+    notices: tuple[str, ...] = ()  # the batch notices the rules engine reads it by
 
     @property
     def total(self) -> int:
@@ -45,4 +46,4 @@ def ingest(store: Store, catalogue: Catalogue, raw: Iterable[RawSample], *, sour
     result = store.write(good, source=source)
     newest = max((s.ts for s in good), default=None)
     return IngestReport(source, now, result.accepted, result.duplicates, result.late, bad,
-                        newest)
+                        newest, result.notices)

@@ -17,6 +17,7 @@
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
 | surge:feeds                         | set    | store.record_poll  | names of feeds seen           |
 | surge:worker:lease                  | string | the active worker  | its id; expires unless renewed |
+| surge:worker:last                   | string | the active worker  | id of the latest active worker |
 | surge:workers                       | hash   | every worker       | id -> JSON; dropped when expired |
 |   pid, host, role (active/standby), started, rules_version, expires_ms                      |
 | surge:rules                         | hash   | the active worker  | the rules in force: version, text, |
@@ -49,6 +50,7 @@ __all__ = [
     "FEEDS",
     "LATEST",
     "LEASE",
+    "LEASE_LAST",
     "LEVELS",
     "LOGIN_LIMITS",
     "META",
@@ -78,6 +80,7 @@ QUARANTINE = PREFIX + "quarantine"
 FEEDS = PREFIX + "feeds"
 WORKER = PREFIX + "worker"  # no longer written; kept so old keys can be recognised
 LEASE = PREFIX + "worker:lease"
+LEASE_LAST = PREFIX + "worker:last"
 WORKERS = PREFIX + "workers"
 RULES = PREFIX + "rules"
 META = PREFIX + "meta"

@@ -512,6 +512,11 @@ class Store:
     def release_lease(self, owner: str) -> None:
         self._call(self._release, keys=[keys.LEASE], args=[owner])
 
+    def took_lease(self, owner: str) -> str | None:
+        """Note ``owner`` as the latest active worker; returns the one before it, if any."""
+        before = self._call(self.client.set, keys.LEASE_LAST, owner, get=True)
+        return before.decode() if before is not None and before.decode() != owner else None
+
     def lease_holder(self) -> str | None:
         value = self._call(self.client.get, keys.LEASE)
         return value.decode() if value is not None else None

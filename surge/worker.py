@@ -38,6 +38,7 @@ from surge.bus import Bus
 from surge.catalogue import Catalogue
 from surge.clock import LIVE, Clock
 from surge.errors import StoreUnavailable
+from surge.events import Recorder, WorkerStarted, WorkerStopped, WorkerTookOver
 from surge.store import Store
 
 if TYPE_CHECKING:
@@ -68,7 +69,9 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.beat_seconds = beat_seconds
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.bus = Bus()
+        self.bus = Bus()  # what happens here; the recorder puts it on the record
+        self.recorder = Recorder(store, clock)
+        self.recorder.attach(self.bus)
         self.feeds = list(feeds)
         self.engine: LiveEngine | None = None
         self.pollers: list[FeedPoller] = []
@@ -100,7 +103,8 @@ class Worker:
         with contextlib.suppress(StoreUnavailable):
             if was_active:
                 self.store.release_lease(self.id)
-                self.store.append_event("worker_stopped", {"pid": os.getpid(), "worker": self.id})
+                self.bus.publish(WorkerStopped(ts=self.clock(), worker=self.id, pid=os.getpid(),
+                                               host=socket.gethostname()))
             self.store.worker_gone(self.id)
 
     def wait_until_active(self, timeout: float) -> bool:
@@ -147,17 +151,18 @@ class Worker:
     # --- becoming active, and standing down --------------------------------------------
 
     def _activate(self) -> None:
-        previous = self.store.workers()
-        was = [w.id for w in previous if w.active and w.id != self.id]
+        previous = self.store.took_lease(self.id)
         self.active = True
         self._halt_engine.clear()
         now = self.clock()
         self.pollers = [FeedPoller(feed, self.store, self.current_catalogue, self.clock,
-                                   interval=self.poll_interval(feed))
+                                   interval=self.poll_interval(feed), publish=self.bus.publish)
                         for feed in self.feeds]
-        self.store.append_event("worker_started", {
-            "pid": os.getpid(), "worker": self.id, "feeds": [f.name for f in self.feeds],
-            "rules_version": self.catalogue.version, "took_over_from": was or None}, at=now)
+        kind = WorkerTookOver if previous else WorkerStarted
+        extra = {} if previous else {"feeds": tuple(f.name for f in self.feeds),
+                                     "rules_version": self.catalogue.version}
+        self.bus.publish(kind(ts=now, worker=self.id, pid=os.getpid(), host=socket.gethostname(),
+                              previous=previous, **extra))  # type: ignore[arg-type]
         if self.rules_path is not None:
             self._start_engine(self.rules_path)
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults={

@@ -85,8 +85,10 @@ def test_going_down_and_recovering_are_on_the_record_once_each(store, catalogue)
     reports = [poller.poll() for _ in range(4)]
     assert [r.ok for r in reports] == [False, False, False, True]
     assert "unexpected error in the feed: RuntimeError: bug in adapter" in reports[2].error
-    events = store.events()
+    events = store.events(kinds={"feed_down", "feed_recovered"})
     assert [e.kind for e in events] == ["feed_down", "feed_recovered"]
+    (stored,) = store.events(kinds={"samples_stored"})  # the good poll, on the record
+    assert stored.data["source"] == "feed:scripted" and stored.data["accepted"] == 1
     assert events[0].data["error"] == "CAD API returned 503" and events[0].at == NOW
     (status,) = store.feed_status()
     assert status.healthy(NOW + 30) and status.down_since is None

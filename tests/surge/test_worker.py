@@ -79,8 +79,10 @@ def test_a_second_worker_stands_by_and_takes_over_when_the_first_stops(store, ca
     finally:
         second.stop()
         first.stop()
-    started = [e.data for e in store.events(kinds=["worker_started"])]
-    assert [e["worker"] for e in started] == ["first", "second"]
+    started = [(e.kind, e.data["worker"], e.data.get("previous"))
+               for e in store.events(kinds=["worker_started", "worker_took_over"])]
+    assert started == [("worker_started", "first", None),
+                       ("worker_took_over", "second", "first")]
 
 
 def test_a_worker_that_loses_its_lease_stops_polling(store, catalogue) -> None:
