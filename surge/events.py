@@ -685,8 +685,14 @@ class Recorder:
         return [dataclasses.replace(e, id=i) for e, i in zip(stamped, ids, strict=True)]
 
     def attach(self, bus: Bus) -> Unsubscribe:
-        """Record every typed event published on ``bus``."""
-        return bus.subscribe(self.record, Event)
+        """Record every typed event published on ``bus`` that is not on the record yet (one
+        with an ``id`` was written by its publisher, e.g. the engine with its state)."""
+
+        def record_new(event: Event) -> None:
+            if not event.id:
+                self.record(event)
+
+        return bus.subscribe(record_new, Event)
 
 
 def encode(event: AnyEvent) -> tuple[str, dict[str, Any], float]:
