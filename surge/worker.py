@@ -38,7 +38,14 @@ from surge.bus import Bus
 from surge.catalogue import Catalogue
 from surge.clock import LIVE, Clock
 from surge.errors import StoreUnavailable
-from surge.events import Recorder, WorkerStarted, WorkerStopped, WorkerTookOver
+from surge.events import (
+    Recorder,
+    StoreDown,
+    StoreUp,
+    WorkerStarted,
+    WorkerStopped,
+    WorkerTookOver,
+)
 from surge.store import Store
 
 if TYPE_CHECKING:
@@ -82,7 +89,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.RLock()
-        self._store_down_since: float | None = None
+        self._store_down: tuple[float, float, str] | None = None  # (monotonic, Surge time, error)
 
     # --- lifetime ------------------------------------------------------------------------
 
@@ -125,21 +132,32 @@ class Worker:
                 if self._stopping.is_set():
                     return
                 if self.active:
-                    if not self.store.renew_lease(self.id, self.lease_seconds):
+                    # a lease that lapsed while the store was unreachable, and that nobody
+                    # else took meanwhile, is simply taken again
+                    if not (self.store.renew_lease(self.id, self.lease_seconds)
+                            or self.store.acquire_lease(self.id, self.lease_seconds)):
                         log.error("worker %s lost its lease to another worker; standing by",
                                   self.id)
                         self._deactivate()
                 elif self.store.acquire_lease(self.id, self.lease_seconds):
                     self._activate()
                 self.store.worker_beat(self.id, self._info(), self.lease_seconds)
-            if self._store_down_since is not None:
-                log.warning("store reachable again after %.0f s",
-                            time.monotonic() - self._store_down_since)
-                self._store_down_since = None
+            if self._store_down is not None:
+                self._store_back()
         except StoreUnavailable as exc:
-            if self._store_down_since is None:
-                self._store_down_since = time.monotonic()
+            if self._store_down is None:
+                self._store_down = (time.monotonic(), self.clock(), str(exc))
                 log.error("worker cannot reach the store: %s", exc)
+
+    def _store_back(self) -> None:
+        """The store answers again: put the outage on the record (it could not be, during it)."""
+        assert self._store_down is not None
+        started, since, error = self._store_down
+        log.warning("store reachable again after %.0f s", time.monotonic() - started)
+        self.recorder.record_many([
+            StoreDown(ts=since, where=self.store.where, error=error),
+            StoreUp(ts=self.clock(), where=self.store.where, down_since=since)])
+        self._store_down = None
 
     def _info(self) -> dict[str, object]:
         version = self.engine.rules.version if self.engine else self.catalogue.version
