@@ -67,11 +67,15 @@ class Instance:
     """One trigger at one scope: its input, its machine, and where its samples come from."""
 
     def __init__(self, rules: Rules, protocol: Protocol, trigger: Trigger, site: str | None,
-                 start: int) -> None:
+                 start: int, identity: str | None = None) -> None:
         self.protocol = protocol
         self.trigger = trigger
         self.site = site
         self.name = instance_name(protocol.id, trigger.id, site)
+        # what its saved state is kept under: computed once, as the trigger's identity hashes
+        # the whole trigger (every site of it), which is shared by all its instances
+        identity = identity or trigger.identity(protocol.id)
+        self.identity = identity + (f"@{site}" if site else "")
         metric = rules.catalogue.metrics[trigger.metric]
         base = rules.base
         stale_ms = metric.stale_after * 1000
@@ -88,10 +92,13 @@ class Instance:
         self.base = base
         self.machine = Machine(base, trigger.for_seconds * 1000,
                                trigger.clear_for_seconds * 1000, trigger.on_stale, start)
-
-    @property
-    def identity(self) -> str:
-        return self.trigger.identity(self.protocol.id) + (f"@{self.site}" if self.site else "")
+        # the parts of its reasons that only the rules decide, worked out once
+        self.thresholds = dict(trigger.thresholds)
+        self.scope_reason: dict[str, str] = {"site": site} if site else {}
+        self.subject = trigger.metric + (f"@{site}" if site else "")
+        if isinstance(self.input, AggregateInput):
+            self.scope_reason["aggregate"] = _aggregate_name(trigger)
+            self.subject = f"{self.scope_reason['aggregate']} of {trigger.metric} over sites"
 
     def add(self, scope: str, ts: int, value: float) -> None:
         self.advance(ts - 1)
@@ -159,22 +166,17 @@ class Instance:
         trigger = self.trigger
         reason: dict[str, Any] = {"trigger": self.name, "metric": trigger.metric,
                                   "value": step.value, "compares": trigger.compares,
-                                  "stale": step.stale}
-        if self.site:
-            reason["site"] = self.site
-        subject = trigger.metric + (f"@{self.site}" if self.site else "")
-        if isinstance(self.input, AggregateInput):
-            reason["aggregate"] = _aggregate_name(trigger)
-            subject = f"{reason['aggregate']} of {trigger.metric} over sites"
+                                  "stale": step.stale, **self.scope_reason}
+        subject = self.subject
         if step.new > step.old:
-            reason.update(direction="up", threshold=trigger.threshold_of(step.new),
+            reason.update(direction="up", threshold=self.thresholds.get(step.new),
                           window=trigger.for_seconds)
             text = f"{subject} {trigger.compares} {reason['threshold']:g}"
             if trigger.for_seconds:
                 text += f" for {format_duration(trigger.for_seconds)}"
         elif step.new < step.old:
             below = "<" if trigger.compares == ">=" else ">"
-            reason.update(direction="down", threshold=trigger.threshold_of(step.old),
+            reason.update(direction="down", threshold=self.thresholds.get(step.old),
                           window=trigger.clear_for_seconds)
             text = f"{subject} {below} {reason['threshold']:g}"
             if trigger.clear_for_seconds:
@@ -195,41 +197,39 @@ class Instance:
         candidate, value = machine.value_at(t)
         reason: dict[str, Any] = {
             "trigger": self.name, "metric": trigger.metric, "value": value,
-            "compares": trigger.compares, "threshold": trigger.threshold_of(level),
+            "compares": trigger.compares, "threshold": self.thresholds.get(level),
             "candidate": candidate, "stale": candidate is None,
             "for": trigger.for_seconds, "clear_for": trigger.clear_for_seconds,
+            **self.scope_reason,
         }
-        if self.site:
-            reason["site"] = self.site
         if isinstance(self.input, AggregateInput):
-            reason["aggregate"] = _aggregate_name(trigger)
             fresh = self.input.fresh(t)
             worst = sorted(fresh.items(), key=lambda kv: kv[1], reverse=trigger.higher_is_worse)
             reason["worst_sites"] = [{"site": s, "value": v} for s, v in worst[:3]]
-        reason.update(self.pending(t))
-        reason["text"] = describe(reason, machine.level)
+        pending = self.pending(t, candidate)
+        if pending:
+            reason["pending"] = pending
+        reason["text"] = describe(reason, level, self.subject)
         return reason
 
-    def pending(self, t: int) -> dict[str, Any]:
-        """An escalation or de-escalation under way: which level, and how long of how long."""
+    def pending(self, t: int, candidate: int | None) -> dict[str, Any]:
+        """An escalation or de-escalation under way at t, given the candidate then: which
+        level, and how long of how long ({} when none)."""
         machine, trigger = self.machine, self.trigger
-        candidate, _ = machine.value_at(t)
         effective = trigger.on_stale if candidate is None else candidate
         if effective is None:
             return {}
         if effective > machine.level and trigger.for_seconds:
             since = machine.held_since(effective, t)
             if since is not None:
-                return {"pending": {"level": effective, "direction": "up",
-                                    "held": (t - since) / 1000, "needed": trigger.for_seconds,
-                                    "threshold": trigger.threshold_of(effective)}}
+                return {"level": effective, "direction": "up", "held": (t - since) / 1000,
+                        "needed": trigger.for_seconds, "threshold": self.thresholds.get(effective)}
         if effective < machine.level and trigger.clear_for_seconds:
             since = machine.below_since(t)
             if since is not None:
-                return {"pending": {"level": effective, "direction": "down",
-                                    "held": (t - since) / 1000,
-                                    "needed": trigger.clear_for_seconds,
-                                    "threshold": trigger.threshold_of(machine.level)}}
+                return {"level": effective, "direction": "down", "held": (t - since) / 1000,
+                        "needed": trigger.clear_for_seconds,
+                        "threshold": self.thresholds.get(machine.level)}
         return {}
 
 
@@ -239,11 +239,12 @@ def _aggregate_name(trigger: Trigger) -> str:
     return trigger.aggregate
 
 
-def describe(reason: dict[str, Any], level: int) -> str:
+def describe(reason: dict[str, Any], level: int, subject: str | None = None) -> str:
     """One line a person can read: "calls.waiting >= 25 (27) for 3m of 5m"."""
-    subject = reason["metric"] + (f"@{reason['site']}" if "site" in reason else "")
-    if "aggregate" in reason:
-        subject = f"{reason['aggregate']} of {reason['metric']} over sites"
+    if subject is None:
+        subject = reason["metric"] + (f"@{reason['site']}" if "site" in reason else "")
+        if "aggregate" in reason:
+            subject = f"{reason['aggregate']} of {reason['metric']} over sites"
     if reason["stale"]:
         text = f"{subject}: data stale, level {level} held"
     elif reason["threshold"] is not None:
@@ -282,9 +283,10 @@ class Evaluator:
         self.routes: dict[tuple[str, str], list[Instance]] = {}
         for protocol in rules.protocols.values():
             for trigger in protocol.triggers:
+                identity = trigger.identity(protocol.id)
                 sites = trigger.sites if trigger.per_site else (None,)
                 for site in sites or (None,):
-                    instance = Instance(rules, protocol, trigger, site, self.start)
+                    instance = Instance(rules, protocol, trigger, site, self.start, identity)
                     self.instances[instance.name] = instance
                     for scope in instance.scopes:
                         self.routes.setdefault((trigger.metric, scope), []).append(instance)
@@ -294,6 +296,11 @@ class Evaluator:
             name: (inst.machine.level, inst.machine.stale) for name, inst in self.instances.items()}
         self.derived: dict[str, LevelView] = {}
         self.transitions: list[Transition] = []
+        # which instance names each protocol combines, worked out once for the rules
+        self._layouts = {p.id: _Layout.of(p) for p in rules.protocols.values()}
+        # what changed since the last save (``mark_saved``): the instant saved, combined levels
+        self.saved_t: int | None = None
+        self._unsaved_derived: set[str] = set()
         self._recompute(self.start, emit=False)
 
     # --- feeding it -------------------------------------------------------------------
@@ -403,6 +410,7 @@ class Evaluator:
             previous = self.derived.get(name)
             if previous is None:
                 self.derived[name] = LevelView(name, kind, level, at / 1000, stale, reason)
+                self._unsaved_derived.add(name)
                 continue
             if previous.level != level or previous.stale != stale:
                 if emit:
@@ -411,6 +419,9 @@ class Evaluator:
                 if previous.level != level:
                     previous.since = at / 1000
                 previous.level, previous.stale = level, stale
+                self._unsaved_derived.add(name)
+            elif previous.reason != reason:
+                self._unsaved_derived.add(name)
             previous.reason = reason
         return out
 
@@ -425,31 +436,34 @@ class Evaluator:
                                                                      dict[str, Any]]]:
         """The protocol's level, its per-site levels and its per-site triggers' levels."""
         base = self.rules.base
+        current = self.current
+        layout = self._layouts[protocol.id]
         views: dict[str, tuple[Kind, int, bool, dict[str, Any]]] = {}
         parts: list[tuple[int, float]] = []
         names: list[tuple[str, int]] = []
         stale = False
-        for trigger in protocol.triggers:
-            level, t_stale = self._trigger_level(protocol, trigger)
-            name = instance_name(protocol.id, trigger.id)
+        for trigger, name, per_site in layout.triggers:
             if trigger.per_site:
-                views[name] = ("trigger", level, t_stale,
-                               {"sites": self._site_levels(protocol, trigger)})
+                states = [current[instance] for _, instance in per_site]
+                level = max((lv for lv, _ in states), default=base)
+                t_stale = any(s for _, s in states)
+                views[name] = ("trigger", level, t_stale, {"sites": {
+                    site: lv for (site, _), (lv, _) in zip(per_site, states, strict=True)}})
+            else:
+                level, t_stale = current[name]
             parts.append((level, trigger.weight))
             names.append((name, level))
             stale = stale or t_stale
         level = _combine(protocol.combine, protocol.score, parts, base)
         views[protocol.id] = ("protocol", level, stale,
                               _drivers(protocol.combine, protocol.score, names, parts, level, base))
-        for site in protocol.sites():
+        for site, members in layout.sites:
             site_parts, site_names, site_stale = [], [], False
-            for trigger in protocol.triggers:
-                if trigger.per_site and site in (trigger.sites or ()):
-                    name = instance_name(protocol.id, trigger.id, site)
-                    inst_level, inst_stale = self.current[name]
-                    site_parts.append((inst_level, trigger.weight))
-                    site_names.append((name, inst_level))
-                    site_stale = site_stale or inst_stale
+            for name, weight in members:
+                inst_level, inst_stale = current[name]
+                site_parts.append((inst_level, weight))
+                site_names.append((name, inst_level))
+                site_stale = site_stale or inst_stale
             site_level = _combine(protocol.combine, protocol.score, site_parts, base)
             views[f"{protocol.id}@{site}"] = (
                 "site", site_level, site_stale,
@@ -457,22 +471,54 @@ class Evaluator:
                          base))
         return views
 
-    def _trigger_level(self, protocol: Protocol, trigger: Trigger) -> tuple[int, bool]:
-        if trigger.per_site:
-            states = [self.current[instance_name(protocol.id, trigger.id, s)]
-                      for s in trigger.sites or ()]
-            return (max((lv for lv, _ in states), default=self.rules.base),
-                    any(stale for _, stale in states))
-        return self.current[instance_name(protocol.id, trigger.id)]
-
-    def _site_levels(self, protocol: Protocol, trigger: Trigger) -> dict[str, int]:
-        return {s: self.current[instance_name(protocol.id, trigger.id, s)][0]
-                for s in trigger.sites or ()}
-
     # --- saving and restoring ------------------------------------------------------------
 
     def instance_state(self, instance: Instance) -> dict[str, Any]:
         return {"input": instance.input.state(), "machine": instance.machine.state()}
+
+    def unsaved_instances(self, everything: bool = False) -> list[Instance]:
+        """Instances whose state changed since the last save (every one with everything)."""
+        if everything or self.saved_t is None:
+            return list(self.instances.values())
+        return [i for i in self.instances.values() if i.machine.dirty]
+
+    def unsaved_views(self, everything: bool = False) -> dict[str, LevelView]:
+        """Every view that can differ from the one at the last save (all with everything):
+        instances whose state changed or, as time moved on, that hold a sample from after
+        the instant saved (taken before the engine got there) or have a change under way
+        (its time held grows); combined levels recomputed with another level, stale flag or
+        reason."""
+        t, saved_t = self.t, self.saved_t
+        if everything or saved_t is None:
+            out = {name: self.explain_instance(i, t) for name, i in self.instances.items()}
+            out.update(self.derived)
+            return out
+        moved = t != saved_t
+        out = {}
+        for name, instance in self.instances.items():
+            machine = instance.machine
+            if machine.dirty:
+                out[name] = self.explain_instance(instance, t)
+            elif moved:
+                latest = instance.input.latest
+                candidate = machine.segs[-1][1]
+                effective = machine.on_stale if candidate is None else candidate
+                if ((latest is not None and latest > saved_t)
+                        or (effective is not None and effective != machine.level)):
+                    out[name] = self.explain_instance(instance, t)
+        out.update((name, self.derived[name]) for name in self._unsaved_derived)
+        return out
+
+    def derived_unsaved(self) -> bool:
+        """Whether any combined level changed since the last save."""
+        return self.saved_t is None or bool(self._unsaved_derived)
+
+    def mark_saved(self) -> None:
+        """Everything is saved as of now: what changes from here is unsaved."""
+        for instance in self.instances.values():
+            instance.machine.dirty = False
+        self._unsaved_derived.clear()
+        self.saved_t = self.t
 
     def restore(self, states: dict[str, dict[str, Any]], derived: dict[str, Any] | None = None,
                 t: float | None = None) -> set[str]:
@@ -496,6 +542,7 @@ class Evaluator:
             view = self.derived.get(name)
             if view is not None:
                 view.level, view.since, view.stale = saved["level"], saved["since"], saved["stale"]
+                self._unsaved_derived.add(name)
         return used
 
     def derived_state(self) -> dict[str, Any]:
@@ -527,6 +574,30 @@ class Evaluator:
         m = instance.machine
         return LevelView(instance.name, "trigger", m.level, m.since / 1000, m.stale,
                          instance.reason(t))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The instance names a protocol combines: per trigger, and per site."""
+
+    # (trigger, its trust-wide name, ((site, instance name), ...) for a per-site trigger)
+    triggers: tuple[tuple[Trigger, str, tuple[tuple[str, str], ...]], ...]
+    # (site, ((instance name, weight), ...)) for each site with a per-site level, in order
+    sites: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> _Layout:
+        pid = protocol.id
+        triggers = tuple(
+            (t, instance_name(pid, t.id),
+             tuple((s, instance_name(pid, t.id, s)) for s in t.sites or ()) if t.per_site else ())
+            for t in protocol.triggers)
+        per_site = [(t, frozenset(t.sites or ())) for t in protocol.triggers if t.per_site]
+        sites = tuple(
+            (site, tuple((instance_name(pid, t.id, site), t.weight) for t, at in per_site
+                         if site in at))
+            for site in protocol.sites())
+        return cls(triggers, sites)
 
 
 def _drivers(how: str, score: Score | None, names: list[tuple[str, int]],

@@ -153,36 +153,32 @@ class LiveEngine:
         self.store.append_events(events)
 
     def _save(self, evaluator: Evaluator, force: bool = False) -> None:
-        """Save changed instance state and republish the levels whose view can have changed:
-        every combined level, and each instance that changed or has a change under way."""
-        fields: dict[str, str] = {}
-        levels = dict(self._saved_levels)
-        t = evaluator.t
-        for instance in evaluator.instances.values():
-            machine = instance.machine
-            moving = machine.segs[-1][1] != machine.level  # an escalation may be pending
-            if force or machine.dirty or moving or instance.name not in levels:
-                view = evaluator.explain_instance(instance, t)
-                levels[instance.name] = json.dumps(_public(view), default=str)
-            if force or machine.dirty:
-                fields["i:" + instance.identity] = json.dumps(evaluator.instance_state(instance))
-                machine.dirty = False
-        for name, view in evaluator.derived.items():
-            levels[name] = json.dumps(_public(view), default=str)
-        levels = {k: v for k, v in levels.items()
-                  if k in evaluator.instances or k in evaluator.derived}
-        fields["meta"] = json.dumps({"version": self.rules.version, "t": evaluator.t,
-                                     "start": evaluator.start})
-        fields["derived"] = json.dumps(evaluator.derived_state())
-        changed = {k: v for k, v in levels.items() if self._saved_levels.get(k) != v}
-        gone = [k for k in self._saved_levels if k not in levels]
+        """Save changed instance state and republish the levels whose view changed since the
+        last save; with force, or for an evaluator not saved before, all of them, dropping
+        what the rules no longer have. Nothing counts as saved unless the write succeeds."""
+        force = force or evaluator.saved_t is None
+        fields = {"i:" + instance.identity: _encode(evaluator.instance_state(instance))
+                  for instance in evaluator.unsaved_instances(everything=force)}
+        fields["meta"] = _encode({"version": self.rules.version, "t": evaluator.t,
+                                  "start": evaluator.start})
+        if force or evaluator.derived_unsaved():
+            fields["derived"] = _encode(evaluator.derived_state())
+        levels = {name: _encode(_public(view))
+                  for name, view in evaluator.unsaved_views(everything=force).items()}
+        saved = self._saved_levels
+        changed = {k: v for k, v in levels.items() if saved.get(k) != v}
         drop: list[str] = []
+        gone: list[str] = []
         if force:
             keep = {"i:" + i.identity for i in evaluator.instances.values()}
             drop = [k for k in self.store.load_engine() if k.startswith("i:") and k not in keep]
             gone = [k for k in self.store.levels() if k not in levels]
         self.store.save_engine(fields, drop=drop, levels=changed, drop_levels=gone)
-        self._saved_levels = levels
+        evaluator.mark_saved()
+        if force:
+            self._saved_levels = levels
+        else:
+            saved.update(changed)
 
     # --- reloading ---------------------------------------------------------------------
 
@@ -278,6 +274,11 @@ def _headline(evaluator: Evaluator) -> dict[str, int]:
 def _public(view: Any) -> dict[str, Any]:
     return {"level": view.level, "since": view.since, "stale": view.stale, "kind": view.kind,
             "reason": view.reason}
+
+
+# one encoder for every save (json.dumps with default= builds one per call); what is saved
+# is plain data, never circular
+_encode = json.JSONEncoder(default=str, check_circular=False, separators=(",", ":")).encode
 
 
 def _stamp(path: Path) -> tuple[float, int] | None:

@@ -220,6 +220,11 @@ class SeriesInput:
         self.last_ts, self.last_value, self.stale_sent = ts, value, False
         return ts, self.candidate(value), value
 
+    @property
+    def latest(self) -> int | None:
+        """The time of the latest sample taken."""
+        return self.last_ts
+
     def next_stale(self) -> int | None:
         """The instant the latest sample goes stale, unless that change was already made."""
         if self.stale_sent or self.last_ts is None:
@@ -259,6 +264,11 @@ class AggregateInput:
         self.last[site] = (ts, value)
         self.stale_sent.discard(site)
         return self._change(ts)
+
+    @property
+    def latest(self) -> int | None:
+        """The time of the latest sample taken, of any site."""
+        return max((ts for ts, _ in self.last.values()), default=None)
 
     def next_stale(self) -> int | None:
         pending = [ts + self.stale_ms + 1 for site, (ts, _) in self.last.items()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from surge.catalogue import Catalogue, Level
@@ -73,9 +73,11 @@ class Trigger:
 
     def identity(self, protocol: str) -> str:
         """A hash of everything that decides this trigger's level: state carries over a
-        rules reload only to a trigger whose identity is unchanged."""
-        fields = {k: v for k, v in asdict(self).items() if k not in ("line", "weight")}
-        text = json.dumps([protocol, fields], sort_keys=True, default=str)
+        rules reload only to a trigger whose identity is unchanged. It hashes all the sites
+        of the trigger: work it out once per trigger, not once per instance."""
+        decides = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name not in ("line", "weight")}
+        text = json.dumps([protocol, decides], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -245,3 +245,52 @@ def test_ticks_and_batches_give_the_same_transitions_as_one_run(tmp_path) -> Non
     got += live.advance(T0 + 20 * MIN)
     assert [(x.at, x.name, x.new, x.stale) for x in got] == \
         [(x.at, x.name, x.new, x.stale) for x in whole]
+
+
+# --- what a save must write ---------------------------------------------------------------
+
+
+def test_instances_share_their_trigger_identity_which_is_stable_across_versions(tmp_path) -> None:
+    rules = one_trigger(tmp_path, "{metric: m.site, over: sites, aggregate: each, "
+                                  "levels: {2: 5}, for: 2m}")
+    evaluator = Evaluator(rules, T0)
+    trigger = rules.protocols["p"].triggers[0]
+    # saved state is kept under this identity: a new release must not change it
+    assert trigger.identity("p") == "5fd851d48e90c7b7"
+    assert {i.identity for i in evaluator.instances.values()} == {
+        f"{trigger.identity('p')}@{site}" for site in ("A", "B", "C")}
+
+
+def test_after_a_save_only_what_changed_is_unsaved(tmp_path) -> None:
+    rules = rules_with(tmp_path, """\
+protocols:
+  p:
+    label: P
+    triggers:
+      - {metric: m.x, levels: {2: 10}, for: 5m}
+      - {metric: m.site, over: sites, aggregate: each, levels: {2: 5}}
+""")
+    evaluator = Evaluator(rules, T0)
+    evaluator.run(series("m.x", [1, 1]) + series("m.site", [1, 1], "A"), T0 + MIN)
+    assert len(evaluator.unsaved_instances()) == len(evaluator.instances)  # never saved
+    evaluator.mark_saved()
+    evaluator.advance(T0 + 2 * MIN)
+    assert evaluator.unsaved_instances() == [] and evaluator.unsaved_views() == {}
+    assert not evaluator.derived_unsaved()
+
+    evaluator.ingest([Sample("m.site", "A", T0 + 2 * MIN, 7)])  # A up at once, p@A with it
+    evaluator.advance(T0 + 2 * MIN)
+    assert [i.name for i in evaluator.unsaved_instances()] == ["p/m.site@A"]
+    assert set(evaluator.unsaved_views()) == {"p/m.site@A", "p/m.site", "p@A", "p", "overall"}
+    evaluator.mark_saved()
+
+    evaluator.ingest([Sample("m.x", "trust", T0 + 2 * MIN, 12)])  # above 10, pending 5m
+    evaluator.advance(T0 + 2 * MIN)
+    assert set(evaluator.unsaved_views()) == {"p/m.x"}  # no combined level moved
+    evaluator.mark_saved()
+    assert evaluator.unsaved_views() == {}  # nothing new at the same instant
+    evaluator.advance(T0 + 3 * MIN)
+    changed = {i.name for i in evaluator.unsaved_instances()}  # old input let go, say
+    assert "p/m.x" not in changed
+    assert set(evaluator.unsaved_views()) == changed | {"p/m.x"}  # its time held grew
+    assert evaluator.unsaved_views(everything=True).keys() == evaluator.explain().keys()
