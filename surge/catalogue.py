@@ -6,14 +6,17 @@ reported together as ``FILE:LINE:COL: message``.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from surge.configfile import Node, Reader, describe, did_you_mean, load_yaml
 from surge.errors import ConfigError, Problem
@@ -26,7 +29,7 @@ __all__ = [
     "Level",
     "Metric",
     "Site",
-    "file_digest",
+    "content_digest",
     "load_catalogue",
     "read_catalogue",
     "read_document",
@@ -93,8 +96,8 @@ class Metric:
 class Catalogue:
     """Everything the store, feeds and pages need to know about what is measured where."""
 
-    source: str
-    digest: str  # sha256 of the file, the rules version recorded with events
+    source: str = field(compare=False)  # where it was read from, not what it says
+    digest: str = field(compare=False)  # content_digest of the file: the rules version
     timezone: ZoneInfo
     levels: tuple[Level, ...]
     functions: tuple[Function, ...]
@@ -128,7 +131,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
     """Parse the catalogue parts of a rules file; ConfigError listing every problem."""
     root = read_document(path)
     reader = Reader(path)
-    catalogue, _ = read_catalogue(reader, root, file_digest(path))
+    catalogue, _ = read_catalogue(reader, root, content_digest(root))
     reader.raise_if_any()
     assert catalogue is not None
     return catalogue
@@ -178,9 +181,38 @@ def _merge_keys(root: object) -> list[tuple[int, int]]:
     return sorted(found)
 
 
-def file_digest(path: str | Path) -> str:
-    """The sha256 of a file: the rules version recorded with every event."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def content_digest(root: Node) -> str:
+    """The sha256 of what a rules file says, not of how it is laid out: the rules version
+    recorded with every event.
+
+    It hashes the parsed document with every mapping's keys in one order and without
+    comments, line breaks, indentation, quoting or positions, so moving lines, reordering
+    keys or editing comments keep the version, and any change of a value, a key or a list's
+    order makes another.
+    """
+    text = json.dumps(_canonical(root.value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """Plain JSON data for a YAML value; a mapping's keys become the JSON text of each key,
+    so 1, "1" and true stay three keys, and a mapping never looks like a list."""
+    if isinstance(value, dict):
+        return {json.dumps(_canonical(k), sort_keys=True): _canonical(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, ScalarBoolean)):
+        return value if value is None else bool(value)
+    if isinstance(value, int):
+        return int(value)  # ruamel keeps how it was written (0x10, 1_000): the number counts
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return {"!timestamp": value.isoformat()}
+    return {"!" + type(value).__name__: str(value)}  # a set, a tagged scalar: rare and invalid
 
 
 def read_catalogue(reader: Reader, root: Node, digest: str) -> tuple[Catalogue | None, dict[str, Node]]:

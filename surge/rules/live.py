@@ -244,7 +244,8 @@ class LiveEngine:
 
 
 def describe_changes(old: Rules, new: Rules, kept: set[str], instances: int) -> str:
-    """What a reload changed, in a sentence."""
+    """What a reload changed, in a sentence. Where things are written does not count: a
+    trigger that only moved to another line is the same trigger."""
     added = sorted(set(new.protocols) - set(old.protocols))
     removed = sorted(set(old.protocols) - set(new.protocols))
     changed = sorted(p for p in set(new.protocols) & set(old.protocols)
@@ -256,13 +257,17 @@ def describe_changes(old: Rules, new: Rules, kept: set[str], instances: int) -> 
         parts.append("removed " + ", ".join(removed))
     if changed:
         parts.append("changed " + ", ".join(changed))
-    if new.overall != old.overall:
+    if not new.overall.same_as(old.overall):
         parts.append("changed overall")
-    if new.catalogue.metrics != old.catalogue.metrics:
-        parts.append("changed the metric catalogue")
-    if new.catalogue.levels != old.catalogue.levels:
-        parts.append("changed the levels")
-    text = "; ".join(parts) or "no change to protocols"
+    before, after = old.catalogue, new.catalogue
+    for what, differs in (("the metric catalogue", after.metrics != before.metrics),
+                          ("the levels", after.levels != before.levels),
+                          ("the sites", after.sites != before.sites),
+                          ("the functions", set(after.functions) != set(before.functions)),
+                          ("the time zone", after.timezone != before.timezone)):
+        if differs:
+            parts.append(f"changed {what}")
+    text = "; ".join(parts) or "no change"
     return f"{text}; {len(kept)} of {instances} trigger instance(s) kept their state"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from surge.catalogue import TRUST, Catalogue, Metric, file_digest, read_catalogue, read_document
+from surge.catalogue import TRUST, Catalogue, Metric, content_digest, read_catalogue, read_document
 from surge.configfile import Node, Reader, describe, did_you_mean
 from surge.errors import ConfigError, Problem
 from surge.rules.model import OWNERS, Action, Combine, Overall, Protocol, Rules, Score, Trigger
@@ -50,13 +50,10 @@ def check_rules(path: str | Path) -> tuple[Rules | None, list[Problem]]:
     """The rules and no problems, or None and every problem; never raises for a bad file."""
     try:
         root = read_document(path)
-        digest = file_digest(path)
     except ConfigError as err:
         return None, err.problems
-    except OSError as exc:
-        return None, [Problem(str(path), f"cannot be read: {exc}")]
     reader = Reader(path)
-    rules = _read_rules(reader, root, digest)
+    rules = _read_rules(reader, root, content_digest(root))
     problems = sorted(reader.problems, key=lambda p: (p.line or 0, p.col or 0))
     return (None if problems else rules), problems
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from surge.catalogue import Catalogue, Level
@@ -50,7 +50,7 @@ class Trigger:
     clear_for_seconds: int = 0
     on_stale: int | None = None  # None: hold; else the level a stale span counts as
     weight: float = 1.0
-    line: int = 0  # where it was written, for messages
+    line: int = field(default=0, compare=False)  # where it was written, for messages only
 
     @property
     def per_site(self) -> bool:
@@ -129,6 +129,13 @@ class Overall:
     combine: Combine
     members: tuple[str, ...]  # protocol ids
     score: Score | None = None
+
+    def same_as(self, other: Overall) -> bool:
+        """Whether both give the same level: protocols combine by max or by a sum of points,
+        so the order of the members (by default, the protocols' order in the file) is not
+        part of what the overall level means."""
+        return (replace(self, members=tuple(sorted(self.members)))
+                == replace(other, members=tuple(sorted(other.members))))
 
 
 @dataclass(frozen=True)

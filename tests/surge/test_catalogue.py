@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from surge.catalogue import load_catalogue
+from surge.catalogue import content_digest, load_catalogue
+from surge.configfile import Node
 from surge.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,9 +119,68 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         load_catalogue(tmp_path / "nope.yaml")
 
 
-def test_the_version_is_a_hash_of_the_file(tmp_path: Path) -> None:
+SMALL = """\
+version: 1
+levels:
+  1: {name: Steady, colour: "#1b7f3b"}
+  2: {name: Moderate, colour: "#f2c200"}
+functions:
+  calls: {label: Calls}
+sites:
+  A: {name: Hospital A, kind: hospital}
+metrics:
+  m.x: {function: calls, label: X, unit: n, worse: higher, range: [0, 1000], stale_after: 5m}
+"""
+# the same content: sections and keys in another order, other line breaks, comments, quotes
+SMALL_REWRITTEN = """\
+# the metric catalogue
+metrics:
+  m.x:
+    worse: higher
+    label: "X"
+    function: calls   # call handling
+    unit: n
+    stale_after: 5m
+    range: [0, 1000]
+
+sites: {A: {kind: hospital, name: Hospital A}}
+functions:
+  calls: {label: Calls}
+levels:  # lowest first: here the order is part of what the file says
+  1: {name: Steady, colour: "#1b7f3b"}
+  2: {colour: "#f2c200", name: Moderate}
+version: 1
+"""
+
+
+def version_of(tmp_path: Path, text: str) -> str:
     path = tmp_path / "rules.yaml"
-    path.write_text((REPO / "surge_rules.yaml").read_text())
-    first = load_catalogue(path).version
-    path.write_text(path.read_text() + "\n# a comment\n")
-    assert load_catalogue(path).version != first
+    path.write_text(text)
+    return load_catalogue(path).version
+
+
+def test_the_version_is_what_the_file_says_not_how_it_is_laid_out(tmp_path: Path) -> None:
+    version = version_of(tmp_path, SMALL)
+    assert len(version) == 12 and int(version, 16) >= 0
+    assert version_of(tmp_path, SMALL + "\n# a comment\n") == version
+    assert version_of(tmp_path, SMALL_REWRITTEN) == version
+
+
+@pytest.mark.parametrize("change", [
+    ("range: [0, 1000]", "range: [0, 999]"),  # a value
+    ("label: X", "label: Y"),  # a label people see
+    ("kind: hospital}", "kind: eoc}"),
+    ("  1: {name: Steady", "  0: {name: Steady"),  # a key
+])
+def test_any_change_of_content_changes_the_version(tmp_path: Path, change) -> None:
+    assert SMALL.count(change[0]) == 1
+    assert version_of(tmp_path, SMALL.replace(*change)) != version_of(tmp_path, SMALL)
+
+
+def test_values_that_read_alike_are_not_the_same_content() -> None:
+    def digest(value: object) -> str:
+        return content_digest(Node(value, 1, 1, ""))
+
+    variants = [{1: "a"}, {"1": "a"}, {True: "a"}, [[1, "a"]], {1: ["a"]}, {1: "a", 2: None}]
+    assert len({digest(v) for v in variants}) == len(variants)
+    assert digest({1: "a", 2: "b"}) == digest({2: "b", 1: "a"})

@@ -10,8 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from surge.catalogue import load_catalogue
 from surge.rules.engine import Evaluator
-from surge.rules.live import WARM_WINDOW, LiveEngine
+from surge.rules.live import WARM_WINDOW, LiveEngine, describe_changes
+from surge.rules.loader import load_rules
 from surge.samples import Sample
 from tests.surge.test_engine import HEAD
 
@@ -29,6 +31,26 @@ protocols:
     label: Q
     triggers:
       - {metric: m.site, over: sites, aggregate: max, levels: {2: 8, 3: 12}, clear_for: 2m}
+"""
+
+# RULES with nothing changed but where things are written: protocols and keys in another
+# order, block style for a trigger, comments and blank lines
+MOVED = HEAD + """\
+# Q first now
+protocols:
+  q:
+    triggers:
+      - {aggregate: max, over: sites, metric: m.site, clear_for: 2m, levels: {3: 12, 2: 8}}
+    label: Q
+
+  p:
+    triggers:
+      - metric: m.x  # written out
+        clear_for: 3m
+        levels: {3: 20, 2: 10}
+        for: 5m
+      - {metric: m.site, over: sites, aggregate: each, levels: {2: 5}, for: 2m}
+    label: "P"
 """
 
 
@@ -145,6 +167,40 @@ def test_surge_rules_reload_is_acted_on_at_the_next_tick(store, tmp_path) -> Non
     (loaded,) = store.events(kinds={"rules_loaded"})
     assert loaded.data["cause"] == "requested by test"
     assert engine.rules.protocols["q"].label == "Queue"
+
+
+def test_moving_lines_keeps_the_version_and_describe_changes_says_no_change(tmp_path) -> None:
+    old = load_rules(write_rules(tmp_path))
+    path = write_rules(tmp_path, MOVED)
+    new = load_rules(path)
+    assert new.protocols["p"].triggers[0].line != old.protocols["p"].triggers[0].line
+    assert new.version == old.version
+    assert load_catalogue(path).version == new.version  # what pages and the worker compare
+    assert describe_changes(old, new, set(), 5) == \
+        "no change; 0 of 5 trigger instance(s) kept their state"
+
+
+def test_a_changed_threshold_changes_the_version_and_names_the_protocol(tmp_path) -> None:
+    old = load_rules(write_rules(tmp_path))
+    new = load_rules(write_rules(tmp_path, MOVED.replace("levels: {3: 12, 2: 8}",
+                                                         "levels: {3: 12, 2: 9}")))
+    assert new.version != old.version and len(new.version) == len(old.version) == 12
+    assert describe_changes(old, new, {"kept"}, 5) == \
+        "changed q; 1 of 5 trigger instance(s) kept their state"
+
+
+def test_a_file_that_only_moved_lines_is_not_reloaded(store, tmp_path) -> None:
+    path = write_rules(tmp_path)
+    clock = Clock(NOW)
+    engine = LiveEngine(store, path, clock)
+    feed(engine, store, clock, [Sample("m.x", "trust", NOW + i * MIN, 25) for i in range(3)])
+    rules, version, levels = engine.rules, engine.rules.version, engine.evaluator.levels()
+    path.write_text(MOVED)
+    clock.t = NOW + 2 * MIN + 10
+    engine.tick()
+    assert store.events(kinds={"rules_loaded", "rules_rejected"}) == []
+    assert engine.rules is rules and engine.rules.version == version
+    assert engine.evaluator.levels() == levels
 
 
 SAMPLE = st.tuples(st.sampled_from([("m.x", "trust"), ("m.site", "A"), ("m.site", "B")]),
