@@ -4,6 +4,7 @@
      +-- ConfigError            one or more problems in a config file or setting
      +-- StoreUnavailable       the Redis/Valkey store cannot be reached
      +-- FetchFailed            a feed could not fetch from its source (raised by feeds)
+     +-- LeaseLost              another worker is active now: this one must not write
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "FetchFailed", "Problem", "StoreUnavailable", "SurgeError"]
+__all__ = ["ConfigError", "FetchFailed", "LeaseLost", "Problem", "StoreUnavailable",
+           "SurgeError"]
 
 
 class SurgeError(Exception):
@@ -51,3 +53,7 @@ class StoreUnavailable(SurgeError):
 
 class FetchFailed(SurgeError):
     """A feed's source could not be read this time; the poller records and retries."""
+
+
+class LeaseLost(SurgeError):
+    """This worker no longer holds the lease: another is active, and only it may write."""

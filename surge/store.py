@@ -26,7 +26,7 @@ import redis
 
 from surge import _lua, keys
 from surge.catalogue import Catalogue
-from surge.errors import StoreUnavailable
+from surge.errors import LeaseLost, StoreUnavailable
 from surge.levels import PublishedLevel, parse_levels
 from surge.samples import Rejection, Sample
 
@@ -457,20 +457,44 @@ class Store:
 
     def save_engine(self, fields: Mapping[str, str], drop: Iterable[str] = (),
                     levels: Mapping[str, str] | None = None,
-                    drop_levels: Iterable[str] = ()) -> None:
-        """Write changed engine state and published levels in one transaction."""
-        pipe = self.client.pipeline(transaction=True)
-        if fields:
-            pipe.hset(keys.ENGINE, mapping=dict(fields))  # type: ignore[arg-type]
-        drop = list(drop)
-        if drop:
-            pipe.hdel(keys.ENGINE, *drop)
-        if levels:
-            pipe.hset(keys.LEVELS, mapping=dict(levels))  # type: ignore[arg-type]
-        drop_levels = list(drop_levels)
-        if drop_levels:
-            pipe.hdel(keys.LEVELS, *drop_levels)
-        self._call(pipe.execute)
+                    drop_levels: Iterable[str] = (),
+                    events: Sequence[tuple[str, Mapping[str, Any], float]] = (),
+                    fence: str | None = None) -> list[str]:
+        """Write the events of a step, the engine's changed state and the levels it publishes
+        in one transaction: all or nothing, so a worker killed at any instant leaves either
+        the step complete or no trace of it, and its successor records each change once.
+
+        ``fence``: the writer's worker id; the write happens only while it holds the lease
+        (LeaseLost otherwise), so a worker that was frozen and lost its lease cannot
+        overwrite its successor's work. Returns the events' ids."""
+        drop, drop_levels = list(drop), list(drop_levels)
+        for _ in range(20):  # the holder's own lease renewals also end a WATCH: try again
+            pipe = self.client.pipeline(transaction=True)
+            try:
+                if fence is not None:
+                    self._call(pipe.watch, keys.LEASE)
+                    holder = self._call(pipe.get, keys.LEASE)
+                    if holder is None or holder.decode() != fence:
+                        raise LeaseLost(f"worker {fence} no longer holds the lease "
+                                        f"(held by {holder.decode() if holder else 'nobody'})")
+                    pipe.multi()
+                self._queue_events(pipe, events)
+                scripts = -(-len(events) // self.EVENT_BATCH)
+                if fields:
+                    pipe.hset(keys.ENGINE, mapping=dict(fields))  # type: ignore[arg-type]
+                if drop:
+                    pipe.hdel(keys.ENGINE, *drop)
+                if levels:
+                    pipe.hset(keys.LEVELS, mapping=dict(levels))  # type: ignore[arg-type]
+                if drop_levels:
+                    pipe.hdel(keys.LEVELS, *drop_levels)
+                results = self._call(pipe.execute)
+                return [i.decode() for ids in results[:scripts] for i in ids]
+            except redis.WatchError:
+                continue
+            finally:
+                pipe.reset()
+        raise LeaseLost(f"worker {fence}: the lease kept changing; the step was not saved")
 
     def has_engine_state(self) -> bool:
         return bool(self._call(self.client.hexists, keys.ENGINE, "meta"))
@@ -567,7 +591,7 @@ class Store:
     def publish_clock(self, record: Mapping[str, str]) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(keys.CLOCK)
-        pipe.hset(keys.CLOCK, mapping=dict(record))
+        pipe.hset(keys.CLOCK, mapping=dict(record))  # type: ignore[arg-type]
         self._call(pipe.execute)
 
     def clock_record(self) -> dict[str, str]:

@@ -37,7 +37,7 @@ from feeds.poller import FeedPoller
 from surge.bus import Bus
 from surge.catalogue import Catalogue
 from surge.clock import LIVE, Clock
-from surge.errors import StoreUnavailable
+from surge.errors import LeaseLost, StoreUnavailable
 from surge.events import (
     Recorder,
     StoreDown,
@@ -244,7 +244,7 @@ class Worker:
         for poller in self.pollers:
             poller.poll_safely()
         self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}",
-                                 horizon=self.watermark)
+                                 horizon=self.watermark, bus=self.bus, fence=self.id)
         caught_up_to = self.engine.evaluator.t / 1000
         thread = threading.Thread(target=self._engine_loop, args=(before, caught_up_to),
                                   name="rules-engine", daemon=True)
@@ -274,6 +274,9 @@ class Worker:
                     next_tick = time.monotonic() + tick_real
             except StoreUnavailable as exc:
                 log.error("rules engine paused: %s", exc)
+                self._halt_engine.wait(1.0)
+            except LeaseLost as exc:  # another worker is active: it carries on from here
+                log.error("rules engine stopped: %s", exc)
                 self._halt_engine.wait(1.0)
             except Exception:  # a bug must not silently stop evaluation: loud, then go on
                 log.exception("rules engine step failed")

