@@ -150,8 +150,23 @@ class DashboardContext:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self.settings, clock=self.clock)
+                    self._store = open_store(self.settings, clock=_FollowedClock(self))
         return self._store
+
+
+class _FollowedClock:
+    """The context's run clock as the store's clock: what this process records (audit
+    entries) carries exercise time and the exercise mark during an exercise."""
+
+    def __init__(self, context: DashboardContext) -> None:
+        self._context = context
+
+    def __call__(self) -> float:
+        return self._context.clock()
+
+    @property
+    def exercise_mode(self) -> bool:
+        return self._context.run_clock().exercise_mode
 
 
 def current() -> DashboardContext:

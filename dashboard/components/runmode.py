@@ -9,6 +9,7 @@ exercise (or out of one) shows the right thing without a reload.
 from __future__ import annotations
 
 from dash import Dash, Input, Output, dcc, html
+from dash.development.base_component import Component
 
 from dashboard.context import DashboardContext
 from surge.clock import Clock
@@ -32,7 +33,7 @@ def band(clock: Clock) -> tuple[list[html.Span], str, bool]:
             f"run-mode-band {kind}", False)
 
 
-def frame(context: DashboardContext, page: object) -> html.Div:
+def frame(context: DashboardContext, page: Component) -> html.Div:
     """The app's layout: the band above the page container."""
     children, class_name, hidden = band(context.run_clock())
     return html.Div([
