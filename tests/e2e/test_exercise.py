@@ -81,6 +81,38 @@ def escalation_reason_is_on_record(event: Event) -> None:
     assert event.data["rules_version"]
 
 
+# first: the page must see the rise before the evening ends and the levels fall
+@pytest.mark.browser
+def test_every_page_carries_the_exercise_band_and_shows_the_level_rising(exercises,
+                                                                        browser) -> None:
+    winter = exercises["winter-evening-surge"]
+    browser.delete_all_cookies()
+    browser.get(winter.run.screen_url)
+    WebDriverWait(browser, 60, poll_frequency=0.5).until(
+        lambda d: d.find_element(By.ID, "run-mode-band").text.strip())
+    assert BAND in browser.find_element(By.ID, "run-mode-band").text
+
+    def level_at_least_3(driver) -> bool:
+        try:
+            badge = driver.find_element(By.ID, "level-call_handling")
+        except Exception:
+            return False
+        level = badge.get_attribute("data-level")
+        return bool(level and level.isdigit() and int(level) >= 3
+                    and re.search(rf"\b{level}\b", badge.text))
+
+    remaining = max(5.0, DEADLINE - (time.monotonic() - winter.started))
+    WebDriverWait(browser, remaining, poll_frequency=1).until(level_at_least_3)
+    # every page the screen may open carries the band
+    for link in [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "nav a")]:
+        browser.get(link)
+        WebDriverWait(browser, 30, poll_frequency=0.5).until(
+            lambda d: BAND in d.find_element(By.ID, "run-mode-band").text)
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and not re.search(r"status of 40[13]", e["message"])]
+    assert errors == []
+
+
 def test_winter_evening_raises_call_handling_and_the_trust_then_lets_them_fall(exercises) -> None:
     winter = exercises["winter-evening-surge"]
     up = winter.reaches("call_handling", 3)
@@ -119,37 +151,6 @@ def test_handover_crisis_raises_ae_and_hospital_levels(exercises) -> None:
 def test_major_incident_raises_call_handling(exercises) -> None:
     incident = exercises["major-incident"]
     escalation_reason_is_on_record(incident.reaches("call_handling", 3))
-
-
-@pytest.mark.browser
-def test_every_page_carries_the_exercise_band_and_shows_the_level_rising(exercises,
-                                                                        browser) -> None:
-    winter = exercises["winter-evening-surge"]
-    browser.delete_all_cookies()
-    browser.get(winter.run.screen_url)
-    WebDriverWait(browser, 60, poll_frequency=0.5).until(
-        lambda d: d.find_element(By.ID, "run-mode-band").text.strip())
-    assert BAND in browser.find_element(By.ID, "run-mode-band").text
-
-    def level_at_least_3(driver) -> bool:
-        try:
-            badge = driver.find_element(By.ID, "level-call_handling")
-        except Exception:
-            return False
-        level = badge.get_attribute("data-level")
-        return bool(level and level.isdigit() and int(level) >= 3
-                    and re.search(rf"\b{level}\b", badge.text))
-
-    remaining = max(5.0, DEADLINE - (time.monotonic() - winter.started))
-    WebDriverWait(browser, remaining, poll_frequency=1).until(level_at_least_3)
-    # every page the screen may open carries the band
-    for link in [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "nav a")]:
-        browser.get(link)
-        WebDriverWait(browser, 30, poll_frequency=0.5).until(
-            lambda d: BAND in d.find_element(By.ID, "run-mode-band").text)
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
-              and not re.search(r"status of 40[13]", e["message"])]
-    assert errors == []
 
 
 def test_exercise_data_are_kept_apart(exercises) -> None:
