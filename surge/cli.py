@@ -47,21 +47,29 @@ log = logging.getLogger("surge")
 def run(**options: Any) -> None:
     """Store, worker and web in one process; Ctrl-C stops all three."""
     from surge.embedded import EmbeddedStore
+    from surge.events import Recorder
     from surge.runmode import plan_clock, prepare_store, store_dir
+    from surge.settings import prepare_data_dir
 
     settings = _settings(**options)
+    # the data dir is made and checked first: nothing is made anywhere if it is unusable
+    prepare_data_dir(settings.data_dir,
+                     "--data-dir" if options.get("data_dir") is not None else "SURGE_DATA_DIR")
     catalogue = load_rules(settings.rules).catalogue  # every problem now, before anything starts
     clock = plan_clock(settings, catalogue)  # a bad scenario or speed: before anything starts
     _check_feeds(settings, catalogue, clock)
     web = _WebServer(settings)  # before anything starts: a busy port stops us cleanly
     embedded = (EmbeddedStore(settings.data_dir, store_dir=store_dir(settings, clock))
                 if settings.embedded else None)
+    stop = threading.Event()  # set by Ctrl-C, SIGTERM, or an embedded store that stays down
     try:
         url = embedded.start() if embedded else settings.redis_url
         assert url is not None
         settings = replace(settings, redis_url=url)
         store = _open_checked(settings)
         store.clock = clock
+        if embedded:
+            embedded.supervise(Recorder(store, clock), on_failure=stop.set)
         prepare_store(store, clock, fresh_exercise=True)
         first_login = ensure_demo_login(store, _base_url(settings))
         if first_login:  # shown at once: it is never shown again, whatever happens next
@@ -77,7 +85,7 @@ def run(**options: Any) -> None:
                             fg="yellow", bold=True)
             click.echo(f"Surge is running on http://{_display_host(settings.host)}:"
                        f"{settings.port}/  (store: {where}; Ctrl-C to stop)")
-            _wait_for_signal()
+            _wait_for_stop(stop)
             click.echo("stopping...")
         finally:
             web.stop()
@@ -87,6 +95,10 @@ def run(**options: Any) -> None:
         web.close()
         if embedded:
             embedded.stop()
+    if embedded and embedded.failure:  # loud, last, and a non-zero exit for a supervisor
+        click.secho(f"error: {embedded.failure}; Surge has stopped", fg="red", bold=True,
+                    err=True)
+        sys.exit(1)
     click.echo("stopped")
 
 
@@ -273,6 +285,14 @@ def _print_first_login(user: str, password: str, url: str) -> None:
     for line in lines:
         click.secho(f"| {line:<{width - 1}}|", fg="yellow", bold=True)
     click.secho("+" + "-" * width + "+", fg="yellow", bold=True)
+
+
+def _wait_for_stop(stop: threading.Event) -> None:
+    """Until Ctrl-C, SIGTERM or SIGHUP (the terminal closed), or ``stop`` is set."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
 
 
 def _wait_for_signal() -> None:

@@ -23,21 +23,27 @@
 | SURGE_LOGIN_LIMIT     | 5/minute           | failed sign-ins allowed per user and per address    |
 
 Booleans take 1/0, true/false, yes/no or on/off. Wall screens (signed in by a screen URL)
-are exempt from both timeouts: they end only when revoked.
+are exempt from both timeouts: they end only when revoked. A store URL is checked whole (its
+host, port and database number), and shown with its password hidden. A data dir that is a
+file, or lies under one, is refused here; ``prepare_data_dir`` (for the commands that write
+in it) makes it, private, and checks that it can be written in.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from surge.durations import parse_duration
 from surge.errors import ConfigError, Problem
+from surge.store import redact_url
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "prepare_data_dir"]
 
 
 @dataclass(frozen=True)
@@ -68,18 +74,19 @@ class Settings:
         problems: list[Problem] = []
         values: dict[str, Any] = {}
 
-        def take(var: str, name: str, parse: Any, secret: bool = False) -> None:
+        def take(var: str, name: str, parse: Any, secret: bool = False,
+                 show: Callable[[str], str] = str) -> None:
             raw = env.get(var)
             if raw is None or raw == "":
                 return
             try:
                 values[name] = parse(raw)
             except ValueError as exc:
-                got = "" if secret else f" (got {raw!r})"  # a secret is never echoed
+                got = "" if secret else f" (got {show(raw)!r})"  # a secret is never echoed
                 problems.append(Problem(var, f"{exc}{got}"))
 
-        take("SURGE_REDIS_URL", "redis_url", _url)
-        take("SURGE_DATA_DIR", "data_dir", Path)
+        take("SURGE_REDIS_URL", "redis_url", _url, show=_shown_url)
+        take("SURGE_DATA_DIR", "data_dir", _data_dir)
         take("SURGE_RULES", "rules", Path)
         take("SURGE_HOST", "host", str)
         take("SURGE_PORT", "port", _port)
@@ -96,10 +103,19 @@ class Settings:
         take("SURGE_IDLE_TIMEOUT", "idle_timeout", _positive_duration)
         take("SURGE_SESSION_MAX", "session_max", _positive_duration)
         take("SURGE_LOGIN_LIMIT", "login_limit", _rate_limit)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        # options are checked as their variables are, and named as the user gave them
+        for option, name, check, show in (("--redis-url", "redis_url", _url, _shown_url),
+                                          ("--data-dir", "data_dir", _data_dir, str)):
+            if name in given:
+                try:
+                    given[name] = check(str(given[name]))
+                except ValueError as exc:
+                    problems.append(Problem(option, f"{exc} (got {show(str(given[name]))!r})"))
         if problems:
             raise ConfigError(problems)
         settings = cls(**values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(settings, **given)
 
     @property
     def embedded(self) -> bool:
@@ -107,9 +123,82 @@ class Settings:
 
 
 def _url(raw: str) -> str:
+    """A store URL whose every part redis-py would use: it ignores a database that is not a
+    number (so ``redis://host/abc`` would silently be database 0), so that is refused here."""
     if not raw.startswith(("redis://", "rediss://", "unix://", "valkey://", "valkeys://")):
         raise ValueError("expected a URL starting redis://, rediss:// or unix://")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValueError("expected a port number from 1 to 65535 after the host") from None
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("expected the socket's path, as in unix:///run/redis.sock?db=0")
+        db = ""
+    else:
+        if not parts.hostname:
+            raise ValueError("expected a host, as in redis://host:6379/0")
+        if port == 0:
+            raise ValueError("expected a port number from 1 to 65535 after the host")
+        db = parts.path.removeprefix("/")
+    for number in [db, *query.get("db", [])]:
+        if number and not (number.isascii() and number.isdigit()):
+            raise ValueError(f"the database must be a whole number such as 0, as in "
+                             f"redis://host:6379/0, not {number!r}")
     return raw
+
+
+def _shown_url(raw: str) -> str:
+    """A URL as it may be shown: any password hidden, even in a URL too broken to parse."""
+    try:
+        return redact_url(raw)
+    except ValueError:  # a bad port, say: hide everything before the host
+        scheme, _, rest = raw.partition("://")
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = "***@" + netloc.rpartition("@")[2]
+        return f"{scheme}://{netloc}{slash}{path}"
+
+
+def _data_dir(raw: str) -> Path:
+    """A path that is, or can become, a directory: not a file, nor under one."""
+    path = Path(raw)
+    try:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is a file, not a directory" if path.is_file()
+                             else f"{path} is not a directory")
+        for parent in path.absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"{parent} is a file, so {path} cannot be made")
+                break
+    except OSError as exc:
+        raise ValueError(f"cannot look at {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def prepare_data_dir(path: Path, setting: str = "SURGE_DATA_DIR") -> None:
+    """Make the data dir (mode 0700; an existing one loses group and other access) and check
+    that files can be made in it: ConfigError naming ``setting`` otherwise. Commands that
+    write there call it before they do anything else."""
+    try:
+        _data_dir(str(path))
+    except ValueError as exc:
+        raise ConfigError.single(setting, str(exc)) from None
+    doing = f"cannot make {path}"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        doing = f"cannot write in {path}"
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError.single(setting, f"{doing}: {exc.strerror or exc}") from None
 
 
 def _port(raw: str) -> int:
