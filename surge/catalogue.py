@@ -298,8 +298,16 @@ def _functions(reader: Reader, node: Node) -> tuple[Function, ...]:
     return tuple(functions)
 
 
+MAX_SITES = 1_000  # hospitals, EOCs and PTS zones of one trust: a few dozen in practice
+MAX_METRICS = 500
+
+
 def _sites(reader: Reader, node: Node) -> dict[str, Site]:
     sites: dict[str, Site] = {}
+    if isinstance(node.value, dict) and len(node.value) > MAX_SITES:
+        reader.error(node, f"{len(node.value):,} listed; the limit is {MAX_SITES:,} "
+                           f"(see Limits in docs/rules.md)")
+        return sites
     for key, child in reader.items(node, "a mapping of site code to {name, kind}"):
         code = str(key)
         if not _SITE_CODE.match(code) or code == TRUST:
@@ -318,6 +326,10 @@ def _sites(reader: Reader, node: Node) -> dict[str, Site]:
 
 def _metrics(reader: Reader, node: Node, function_ids: set[str]) -> dict[str, Metric]:
     metrics: dict[str, Metric] = {}
+    if isinstance(node.value, dict) and len(node.value) > MAX_METRICS:
+        reader.error(node, f"{len(node.value):,} listed; the limit is {MAX_METRICS:,} "
+                           f"(see Limits in docs/rules.md)")
+        return metrics
     required = ("function", "label", "unit", "worse", "range", "stale_after")
     for key, child in reader.items(node, "a mapping of metric id to its definition"):
         metric_id = str(key)

@@ -20,7 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from surge.durations import parse_duration
 from surge.errors import ConfigError, Problem
 
-__all__ = ["Node", "Reader", "did_you_mean", "load_yaml"]
+__all__ = ["MAX_FILE_BYTES", "Node", "Reader", "did_you_mean", "load_yaml"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,24 @@ class Node:
         return line + 1, col + 1
 
 
-def load_yaml(path: str | Path) -> Node:
-    """The root node of a YAML file; ConfigError naming the file and position otherwise."""
+MAX_FILE_BYTES = 1_048_576  # a large trust's rules are under 100 KB; parsing is slow past this
+
+
+def load_yaml(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Node:
+    """The root node of a YAML file; ConfigError naming the file and position otherwise.
+
+    A file over ``max_bytes`` is refused before it is read: parsing YAML takes seconds per
+    megabyte and a lot of memory, and no sensible configuration is that big."""
     source = str(path)
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise ConfigError.single(source, "file not found") from None
+    except OSError as exc:
+        raise ConfigError.single(source, f"cannot be read: {exc}") from None
+    if size > max_bytes:
+        raise ConfigError([Problem(source, f"the file is {size:,} bytes; the limit is "
+                                           f"{max_bytes:,} (see Limits in docs/rules.md)", 1, 1)])
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -48,6 +48,8 @@ __all__ = ["WARM_WINDOW", "LiveEngine", "describe_changes"]
 
 log = logging.getLogger(__name__)
 WARM_WINDOW = 6 * 3600
+RELOAD_TIME_LIMIT = 60.0  # real seconds a new rules file may take to load before it is refused
+QUICK_LOAD = 1.0  # real seconds a tick waits for a new file (an ordinary one takes ~50 ms)
 
 
 class LiveEngine:
@@ -64,6 +66,7 @@ class LiveEngine:
         self.bus = bus
         self.fence = fence
         self._unsaved: list[Event] = []
+        self._loading: _Loading | None = None
         self.rules_path = Path(rules_path)
         self.clock = clock
         # How far evaluation may go: up to the time by which every feed has delivered its
@@ -208,30 +211,50 @@ class LiveEngine:
     # --- reloading ---------------------------------------------------------------------
 
     def _maybe_reload(self) -> None:
+        """Start loading a changed file (or one asked for) off this thread; take it up when
+        it is loaded. The engine goes on evaluating with the rules in force meanwhile, and a
+        file that takes longer than RELOAD_TIME_LIMIT to load is refused."""
+        if self._loading is not None:
+            self._take_up_loaded()
+            return
         requested = self.store.take_reload_request()
         stamp = _stamp(self.rules_path)
         if requested is None and stamp == self._file_stamp:
             return
         self._file_stamp = stamp
-        self.reload(requested_by=requested)
+        self._loading = _Loading(self.rules_path, requested)
+        if self._loading.done.wait(QUICK_LOAD):  # a file of ordinary size: this very tick
+            self._take_up_loaded()
 
-    def reload(self, requested_by: str | None = None) -> bool:
-        """Load the rules file again; True when the new rules took effect."""
+    def _take_up_loaded(self) -> None:
+        loading = self._loading
+        assert loading is not None
+        if not loading.done.is_set():
+            if time.monotonic() - loading.started <= RELOAD_TIME_LIMIT:
+                return
+            self._loading = None
+            self._reject([f"{self.rules_path}: took longer than {RELOAD_TIME_LIMIT:.0f} s to "
+                          f"load; the running rules stay"], loading.requested_by)
+            return
+        self._loading = None
+        self.reload(loading.requested_by, loaded=loading.result)
+
+    def reload(self, requested_by: str | None = None,
+               loaded: Rules | ConfigError | None = None) -> bool:
+        """Load the rules file again (or take up rules ``loaded`` off this thread); True
+        when the new rules took effect."""
         with self.lock:
             now = self.clock()
             cause = f"requested by {requested_by}" if requested_by else "the file changed"
-            try:
-                rules = load_rules(self.rules_path)
-            except ConfigError as exc:
-                problems = [str(p) for p in exc.problems]
-                rejected = self.recorder.record(RulesRejected(
-                    ts=now, source=str(self.rules_path), cause=cause, problems=tuple(problems),
-                    rules_version=self.rules.version, loaded_by=requested_by))
-                if self.bus is not None:
-                    self.bus.publish(rejected)
-                log.error("rules file rejected, the running rules stay (%s):\n%s",
-                          self.rules.version, "\n".join(problems))
+            if loaded is None:
+                try:
+                    loaded = load_rules(self.rules_path)
+                except ConfigError as exc:
+                    loaded = exc
+            if isinstance(loaded, ConfigError):
+                self._reject([str(p) for p in loaded.problems], requested_by)
                 return False
+            rules = loaded
             if rules.version == self.rules.version:
                 return False
             old = self.evaluator
@@ -252,6 +275,16 @@ class LiveEngine:
             log.warning("rules reloaded (%s -> %s): %s", previous, rules.version, summary)
             return True
 
+    def _reject(self, problems: list[str], requested_by: str | None) -> None:
+        cause = f"requested by {requested_by}" if requested_by else "the file changed"
+        rejected = self.recorder.record(RulesRejected(
+            ts=self.clock(), source=str(self.rules_path), cause=cause, problems=tuple(problems),
+            rules_version=self.rules.version, loaded_by=requested_by))
+        if self.bus is not None:
+            self.bus.publish(rejected)
+        log.error("rules file rejected, the running rules stay (%s):\n%s",
+                  self.rules.version, "\n".join(problems))
+
     def _publish(self, rules: Rules, loaded_by: str, at: float) -> None:
         """Put these rules in force for every process (pollers, pages, the CLI)."""
         try:
@@ -268,6 +301,28 @@ class LiveEngine:
             self.tick()
         except StoreUnavailable as exc:
             log.error("rules tick not recorded: %s", exc)
+
+
+class _Loading:
+    """A rules file being loaded and checked in a thread of its own."""
+
+    def __init__(self, path: Path, requested_by: str | None) -> None:
+        self.requested_by = requested_by
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.result: Rules | ConfigError | None = None
+        threading.Thread(target=self._load, args=(path,), name="rules-load", daemon=True).start()
+
+    def _load(self, path: Path) -> None:
+        try:
+            self.result = load_rules(path)
+        except ConfigError as exc:
+            self.result = exc
+        except Exception as exc:  # a loader bug must not pass silently, nor take effect
+            log.exception("loading %s failed", path)
+            self.result = ConfigError.single(str(path), f"could not be loaded: {exc}")
+        finally:
+            self.done.set()
 
 
 def describe_changes(old: Rules, new: Rules, kept: set[str], instances: int) -> str:

@@ -143,12 +143,31 @@ def _read_rules(reader: Reader, root: Node, digest: str) -> Rules | None:
     known = _Known(catalogue, _declared(top.get("levels"), as_text=False),
                    _declared(top.get("metrics")), _declared(top.get("sites")))
     protocols = _protocols(reader, known, top.get("protocols"))
+    _check_size(reader, top.get("protocols"), protocols)
     # Protocol ids as written, sound or not; None when the section itself is unreadable.
     written = _declared(top["protocols"]) if "protocols" in top else frozenset()
     overall = _overall(reader, known, top.get("overall"), protocols, written)
     if overall is None:
         return None
     return Rules(catalogue, protocols, overall)
+
+
+MAX_TRIGGERS = 1_000  # triggers written in the file, over all protocols
+MAX_INSTANCES = 50_000  # triggers as evaluated: a per-site trigger counts once per site
+
+
+def _check_size(reader: Reader, node: Node | None, protocols: dict[str, Protocol]) -> None:
+    """Limits that keep evaluation fast (a tick well under a second; docs/rules.md)."""
+    if node is None:
+        return
+    triggers = [t for p in protocols.values() for t in p.triggers]
+    instances = sum(len(t.sites) if t.per_site and t.sites else 1 for t in triggers)
+    if len(triggers) > MAX_TRIGGERS:
+        reader.error(node, f"{len(triggers):,} triggers; the limit is {MAX_TRIGGERS:,} "
+                           f"(see Limits in docs/rules.md)")
+    elif instances > MAX_INSTANCES:
+        reader.error(node, f"the triggers evaluate {instances:,} times over their sites; the "
+                           f"limit is {MAX_INSTANCES:,} (see Limits in docs/rules.md)")
 
 
 # --- protocols -----------------------------------------------------------------------------

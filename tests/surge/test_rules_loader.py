@@ -608,15 +608,21 @@ def test_a_missing_file(tmp_path: Path) -> None:
     assert rules is None and [str(p) for p in found] == [f"{tmp_path / 'nope.yaml'}: file not found"]
 
 
-def test_two_megabytes_of_nonsense(tmp_path: Path) -> None:
-    noise = "".join(random.Random(0).choices(string.printable, k=2_000_000))
+def test_a_megabyte_of_nonsense(tmp_path: Path) -> None:
+    noise = "".join(random.Random(0).choices(string.printable, k=1_000_000))
     found = problems(tmp_path, noise)
     assert len(found) == 1 and "YAML syntax" in found[0]
     prose = "surge level calls waiting hospital ambulance handover queue stack\n"
-    found = problems(tmp_path, prose * (2_000_000 // len(prose)))
+    found = problems(tmp_path, prose * (1_000_000 // len(prose)))
     assert found == ["1:1: expected a mapping, got 'surge level calls waiting hospital ambulance "
                      "hand...': a rules file starts with version: 1, then levels, functions, "
                      "sites and metrics"]
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    found = problems(tmp_path, "#" * 2_000_000)
+    assert found == ["1:1: the file is 2,000,000 bytes; the limit is 1,048,576 (see Limits in "
+                     "docs/rules.md)"]
 
 
 YAMLISH = st.lists(st.sampled_from([
