@@ -108,16 +108,19 @@ def test_an_orphaned_store_of_ours_is_stopped_and_its_data_taken_over(tmp_path) 
     url = recorded(data_dir)["url"]
     orphan = server_pid(url)
     kill_run(first)  # its store lives on, an orphan
-    assert answers(url)
-
-    second = start_surge(data_dir, free_port())
+    second: SurgeRun | None = None
     try:
+        assert answers(url)
+        second = start_surge(data_dir, free_port())
         wait_until(lambda: not alive(orphan), timeout=30, what="the orphan stopped")
         assert "stopped an orphaned embedded store" in "".join(second.output)
         assert second.store().user_record("admin")  # its data are ours again
         assert "password:" not in "".join(second.output)
     finally:
-        stop(second, orphan)
+        if second is not None:
+            second.stop()
+        if alive(orphan):
+            kill_hard(orphan)
 
 
 def test_a_store_left_by_a_version_without_a_password_is_taken_over_too(tmp_path) -> None:
@@ -274,8 +277,10 @@ def test_other_shells_find_the_store_and_never_print_its_password(private_run) -
 def test_the_password_is_made_once_and_kept_across_restarts(tmp_path) -> None:
     data_dir = tmp_path / "var"
     first = start_surge(data_dir, free_port())
-    password = (data_dir / "store_password").read_text()
-    assert first.stop() == 0
+    try:
+        password = (data_dir / "store_password").read_text()
+    finally:
+        assert first.stop() == 0
     second = start_surge(data_dir, free_port())
     try:
         assert (data_dir / "store_password").read_text() == password
