@@ -304,11 +304,15 @@ def _wait_for_signal() -> None:
 
 
 def _worker_report(workers: list[Any]) -> dict[str, Any]:
+    from surge.worker import engine_stalled
+
     active = next((w for w in workers if w.active), None)
     if active is None:
         return {"running": False, "standbys": len(workers)}
+    stalled = engine_stalled(active.info)
     return {"running": True, "id": active.id, "pid": active.info.get("pid"),
-            "host": active.info.get("host"), "standbys": len(workers) - 1}
+            "host": active.info.get("host"), "standbys": len(workers) - 1,
+            "engine_stalled_seconds": round(stalled) if stalled else None}
 
 
 def _rules_report(published: dict[str, str]) -> dict[str, Any] | None:
@@ -353,6 +357,9 @@ def _print_status(report: dict[str, Any]) -> None:
     worker = report["worker"]
     if worker and worker["running"]:
         click.echo(f"worker: running ({worker['id']}, active; {worker['standbys']} standby)")
+        if worker["engine_stalled_seconds"]:
+            click.secho(f"RULES ENGINE STUCK: no evaluation for {worker['engine_stalled_seconds']}"
+                        f" s; levels are not being updated", fg="red", bold=True)
     else:
         standbys = worker["standbys"] if worker else 0
         click.secho(f"worker: NOT RUNNING (no active worker; {standbys} standby)", fg="red",

@@ -51,7 +51,8 @@ from surge.store import Store
 if TYPE_CHECKING:
     from surge.rules.live import LiveEngine
 
-__all__ = ["BEAT_SECONDS", "LEASE_SECONDS", "MIN_POLL_SECONDS", "TICK_SECONDS", "Worker"]
+__all__ = ["BEAT_SECONDS", "ENGINE_STALLED_SECONDS", "LEASE_SECONDS", "MIN_POLL_SECONDS",
+           "TICK_SECONDS", "Worker", "engine_stalled"]
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 5.0  # real seconds: an active worker silent this long is replaced
@@ -59,6 +60,7 @@ BEAT_SECONDS = 1.0  # real seconds between lease renewals (active) and attempts 
 MIN_POLL_SECONDS = 1.0  # real seconds: a feed is never polled more often than this
 TICK_SECONDS = 5.0  # Surge seconds: time-based changes are recorded at most this late
 MIN_TICK_SECONDS = 0.25  # real seconds between ticks, however fast the clock runs
+ENGINE_STALLED_SECONDS = 30.0  # real seconds without an engine step: it is stuck; say so
 
 
 class Worker:
@@ -90,6 +92,7 @@ class Worker:
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.RLock()
         self._store_down: tuple[float, float, str] | None = None  # (monotonic, Surge time, error)
+        self.engine_step: float | None = None  # real time the engine last finished a step
 
     # --- lifetime ------------------------------------------------------------------------
 
@@ -164,7 +167,9 @@ class Worker:
         return {"pid": os.getpid(), "host": socket.gethostname(),
                 "role": "active" if self.active else "standby",
                 "started": f"{self.started:.3f}", "rules_version": version,
-                "feeds": [f.name for f in self.feeds]}
+                "feeds": [f.name for f in self.feeds],
+                # liveness of the engine itself, judged in real time by readers
+                "engine_step": round(self.engine_step, 3) if self.engine_step else None}
 
     # --- becoming active, and standing down --------------------------------------------
 
@@ -272,6 +277,7 @@ class Worker:
                 if time.monotonic() >= next_tick and not self._halt_engine.is_set():
                     engine.tick()
                     next_tick = time.monotonic() + tick_real
+                self.engine_step = time.time()
             except StoreUnavailable as exc:
                 log.error("rules engine paused: %s", exc)
                 self._halt_engine.wait(1.0)
@@ -287,6 +293,16 @@ class Worker:
             return self.store.last_notice()
         except StoreUnavailable:
             return fallback
+
+
+def engine_stalled(info: dict[str, object], now: float | None = None) -> float | None:
+    """Seconds since the active worker's engine last finished a step, when that is too long
+    (it is stuck: a bug, or a rules file it cannot get through); None when it is fine."""
+    step = info.get("engine_step")
+    if not isinstance(step, int | float):
+        return None
+    idle = (time.time() if now is None else now) - step
+    return idle if idle > ENGINE_STALLED_SECONDS else None
 
 
 def _id_le(a: str, b: str) -> bool:

@@ -110,3 +110,14 @@ def test_run_with_broken_protocols_starts_nothing(tmp_path) -> None:
     assert result.exit_code == 2
     assert "thresholds of calls.waiting must rise with the level" in result.output
     assert not (tmp_path / "var").exists()  # no store started, no demo login created unseen
+
+
+def test_status_says_loudly_when_the_rules_engine_is_stuck(store, redis_url) -> None:
+    store.acquire_lease("w", 60)
+    store.worker_beat("w", {"pid": 1, "role": "active", "engine_step": time.time() - 300}, 60)
+    result = invoke("status", env={"SURGE_REDIS_URL": redis_url})
+    assert "RULES ENGINE STUCK: no evaluation for 300 s" in result.output
+    report = json.loads(invoke("status", "--json", env={"SURGE_REDIS_URL": redis_url}).output)
+    assert report["worker"]["engine_stalled_seconds"] == 300
+    store.worker_beat("w", {"pid": 1, "role": "active", "engine_step": time.time()}, 60)
+    assert "STUCK" not in invoke("status", env={"SURGE_REDIS_URL": redis_url}).output
