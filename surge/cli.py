@@ -52,13 +52,16 @@ def run(**options: Any) -> None:
     from surge.settings import prepare_data_dir
 
     settings = _settings(**options)
-    # the data dir is made and checked first: nothing is made anywhere if it is unusable
-    prepare_data_dir(settings.data_dir,
-                     "--data-dir" if options.get("data_dir") is not None else "SURGE_DATA_DIR")
     catalogue = load_rules(settings.rules).catalogue  # every problem now, before anything starts
     clock = plan_clock(settings, catalogue)  # a bad scenario or speed: before anything starts
     _check_feeds(settings, catalogue, clock)
     web = _WebServer(settings)  # before anything starts: a busy port stops us cleanly
+    try:  # then the data dir, made and checked before anything is written anywhere
+        prepare_data_dir(settings.data_dir,
+                         "--data-dir" if options.get("data_dir") is not None else "SURGE_DATA_DIR")
+    except BaseException:
+        web.close()
+        raise
     embedded = (EmbeddedStore(settings.data_dir, store_dir=store_dir(settings, clock))
                 if settings.embedded else None)
     stop = threading.Event()  # set by Ctrl-C, SIGTERM, or an embedded store that stays down

@@ -157,6 +157,9 @@ class Worker:
         assert self._store_down is not None
         started, since, error = self._store_down
         log.warning("store reachable again after %.0f s", time.monotonic() - started)
+        if self.store.events(start=since - 60, kinds={"store_up"}):
+            self._store_down = None  # whoever restarted it (surge run) has recorded it
+            return
         self.recorder.record_many([
             StoreDown(ts=since, where=self.store.where, error=error),
             StoreUp(ts=self.clock(), where=self.store.where, down_since=since)])
