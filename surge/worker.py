@@ -267,6 +267,7 @@ class Worker:
         overlap_until = self._safe_last_notice(cursor)
         tick_real = max(self.clock.real_seconds(self.tick_seconds), MIN_TICK_SECONDS)
         next_tick = time.monotonic()
+        paused = False  # log a pause once, and the resumption once, not every second
         while not self._halt_engine.is_set() and not self._stopping.is_set():
             try:
                 wait = max(0.0, min(next_tick - time.monotonic(), 1.0))
@@ -281,8 +282,13 @@ class Worker:
                     engine.tick()
                     next_tick = time.monotonic() + tick_real
                 self.engine_step = time.time()
+                if paused:
+                    log.warning("rules engine resumed")
+                    paused = False
             except StoreUnavailable as exc:
-                log.error("rules engine paused: %s", exc)
+                if not paused:
+                    log.error("rules engine paused: %s", exc)
+                    paused = True
                 self._halt_engine.wait(1.0)
             except LeaseLost as exc:  # another worker is active: it carries on from here
                 log.error("rules engine stopped: %s", exc)
