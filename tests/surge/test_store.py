@@ -186,6 +186,8 @@ def test_an_invalid_url_is_a_clear_error() -> None:
 def test_redact_url_hides_passwords_only() -> None:
     assert redact_url("rediss://app:pw@host:6380/1") == "rediss://app:***@host:6380/1"
     assert redact_url("redis://host:6379") == "redis://host:6379"
+    # a port that is not a number is still shown (for the error), the password never
+    assert redact_url("redis://app:pw@host:abc/0") == "redis://app:***@host:abc/0"
 
 
 def test_a_url_with_user_and_password_authenticates(redis_url: str, redis_client) -> None:
