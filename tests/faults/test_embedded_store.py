@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,17 @@ def stop(run: SurgeRun, *pids: int) -> None:
 # --- 1. a restart stops only a server proven to be ours ---------------------------------
 
 
+def retry(attempt, error: type[Exception], timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return attempt()
+        except error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_a_restart_leaves_an_unrelated_server_on_the_recorded_port_alone(
         tmp_path, valkey_servers) -> None:
     data_dir = tmp_path / "var"
@@ -59,7 +71,9 @@ def test_a_restart_leaves_an_unrelated_server_on_the_recorded_port_alone(
     kill_run(first)
     kill_hard(server_pid(url))  # a power cut: Surge and its store are both gone
     port = urlsplit(url).port
-    unrelated = valkey_servers(port=port)  # someone else's server now has the port
+    # someone else's server now has the port (once no passing connection holds it as its
+    # own ephemeral port: the store's port is one the system may hand to clients too)
+    unrelated = retry(lambda: valkey_servers(port=port), OSError, timeout=30)
     theirs = redis.Redis(host="127.0.0.1", port=port)
     theirs.set("their:key", "their value")
 
