@@ -21,6 +21,7 @@
 | SURGE_IDLE_TIMEOUT    | 12h                | a session ends after this long without activity     |
 | SURGE_SESSION_MAX     | 24h                | a session ends this long after signing in           |
 | SURGE_LOGIN_LIMIT     | 5/minute           | failed sign-ins allowed per user and per address    |
+| SURGE_MAX_BODY        | 1M                 | largest request body accepted; k = KiB, M = MiB     |
 
 Booleans take 1/0, true/false, yes/no or on/off. Wall screens (signed in by a screen URL)
 are exempt from both timeouts: they end only when revoked. A store URL is checked whole (its
@@ -66,6 +67,7 @@ class Settings:
     idle_timeout: int = 12 * 3600
     session_max: int = 24 * 3600
     login_limit: str = "5/minute"
+    max_body: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
         take("SURGE_IDLE_TIMEOUT", "idle_timeout", _positive_duration)
         take("SURGE_SESSION_MAX", "session_max", _positive_duration)
         take("SURGE_LOGIN_LIMIT", "login_limit", _rate_limit)
+        take("SURGE_MAX_BODY", "max_body", _body_size)
         given = {k: v for k, v in overrides.items() if v is not None}
         # options are checked as their variables are, and named as the user gave them
         for option, name, check, show in (("--redis-url", "redis_url", _url, _shown_url),
@@ -267,6 +270,19 @@ def _hops(raw: str) -> int:
     if not 0 <= hops <= 5:
         raise ValueError("expected the number of reverse proxies in front, from 0 to 5")
     return hops
+
+
+def _body_size(raw: str) -> int:
+    """A size in bytes, or with k or M (KiB, MiB): from 16k (a sign-in form) to 64M."""
+    text = raw.strip().lower().removesuffix("b")
+    scale = {"k": 1024, "m": 1024 * 1024}.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise ValueError('expected a size such as "1M", "512k" or "65536"')
+    size = int(digits) * scale
+    if not 16 * 1024 <= size <= 64 * 1024 * 1024:
+        raise ValueError("expected a size from 16k to 64M")
+    return size
 
 
 def _rate_limit(raw: str) -> str:
