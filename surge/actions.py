@@ -9,38 +9,86 @@ they say who is acting and show the result; none of them repeats a check or a wr
     SurgeError
      +-- Forbidden       the actor's role is below what the action needs (on the audit trail)
      +-- UnknownActor    acting as a user who does not exist, or is disabled
+     +-- InvalidArgument a level that does not exist, an empty or too long reason, a bad name
+     |    +-- UnknownAction  no action of the rules in force has this id
+     +-- Conflict        not possible as things stand: nothing declared to withdraw, an
+                         action whose level is not in force
 
-To add an action (declare a level, acknowledge an alert, ...): one row in NEEDED, a frozen
+A refusal is audited and changes nothing else; a bad argument or a conflict changes nothing.
+
+To add an action (acknowledge an alert, silence a feed, ...): one row in NEEDED, a frozen
 result dataclass and one function here, shaped like ``reload_rules``::
 
-    def declare_level(store: Store, actor: Actor, *, level: int, reason: str) -> Declared:
-        _allow(store, actor, "declare")
+    def acknowledge(store: Store, actor: Actor, *, alert: str, note: str) -> Acknowledgement:
+        _allow(store, actor, "acknowledge")
         ...write through the store's public methods...
-        entry = record(store, "level_declared", actor, level=level, reason=reason)
-        return Declared(...)
+        entry = record(store, "alert_acknowledged", actor, alert=alert, note=note)
+        return Acknowledgement(...)
+
+An action whose state and record must not part (a declaration, a confirmation) writes its
+event and its audit entry in the same transaction as its state (``_audit`` builds the entry).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from surge.auth.audit import Actor, Via, record
-from surge.auth.roles import allows, needed
+from surge.auth.roles import allows, check_role, needed
+from surge.auth.tokens import ApiToken, Tokens, check_token_name
 from surge.auth.users import Users
+from surge.catalogue import Catalogue
+from surge.configfile import did_you_mean
+from surge.declarations import (
+    MAX_TEXT,
+    Confirmation,
+    Declaration,
+    PlannedAction,
+    declaration_record,
+    diverging_since,
+    episode_field,
+    planned_actions,
+)
 from surge.errors import SurgeError
+from surge.events import (
+    ActionConfirmed,
+    AuditEntry,
+    DeclarationWithdrawn,
+    Declared,
+    Recorder,
+    ok_by_default,
+)
+from surge.levels import OVERALL
 from surge.rules.loader import check_rules
+from surge.rules.model import Rules
 from surge.store import Store
 
 __all__ = [
     "Actor",
+    "ConfirmationMade",
+    "Conflict",
+    "DeclarationMade",
     "Forbidden",
+    "InvalidArgument",
     "RulesReloadRequested",
+    "TokenAdded",
+    "TokenRevoked",
+    "UnknownAction",
     "UnknownActor",
     "Via",
+    "WithdrawalMade",
     "act_as",
+    "add_token",
+    "confirm_action",
+    "declare_level",
     "reload_rules",
+    "revoke_token",
+    "withdraw_declaration",
 ]
+
+_TRIES = 10  # attempts at a compare-and-set write before giving up (another change raced it)
 
 
 class Forbidden(SurgeError):
@@ -54,6 +102,19 @@ class Forbidden(SurgeError):
 
 class UnknownActor(SurgeError):
     """Acting as a user who does not exist or is disabled."""
+
+
+class InvalidArgument(SurgeError):
+    """An argument the action cannot take: the message says what is allowed."""
+
+
+class UnknownAction(InvalidArgument):
+    """No action of the rules in force has this id."""
+
+
+class Conflict(SurgeError):
+    """The action does not fit how things stand now (nothing declared to withdraw, an action
+    whose level is not in force)."""
 
 
 # --- who is acting ---------------------------------------------------------------------
@@ -112,3 +173,244 @@ def reload_rules(store: Store, actor: Actor, *, rules: Path | str) -> RulesReloa
                    problems=len(problems))
     return RulesReloadRequested(at=at, by=actor.label, rules=str(rules),
                                 problems=tuple(str(p) for p in problems), audit_id=entry)
+
+
+# --- the declared trust level --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclarationMade:
+    """``declaration`` is in force; ``previous`` was the level declared before it (None: no
+    declaration); whether it diverges from the calculated level, and since when."""
+
+    declaration: Declaration
+    previous: int | None
+    diverges: bool
+    diverging_since: float | None
+    event_id: str
+    audit_id: str
+
+
+@dataclass(frozen=True)
+class WithdrawalMade:
+    """The declaration of ``level`` was withdrawn: no level is declared now."""
+
+    at: float
+    by: str
+    level: int
+    reason: str
+    event_id: str
+    audit_id: str
+
+
+def declare_level(store: Store, actor: Actor, *, level: int, reason: str,
+                  catalogue: Catalogue) -> DeclarationMade:
+    """Declare the trust's level (one of ``catalogue``'s, the rules in force) with a reason;
+    it replaces any declaration in force. Needs ``declare``. The Declared event, the audit
+    entry and the declaration are written in one transaction."""
+    _allow(store, actor, "declare")
+    number = _check_level(level, catalogue)
+    why = _check_text(reason, "reason", required=True)
+    name = catalogue.level(number).name
+    recorder = Recorder(store)
+    for _ in range(_TRIES):
+        before = store.declaration()
+        now = recorder.now()
+        calculated = store.published_levels(catalogue).get(OVERALL)
+        was = diverging_since(store, before, calculated) if before else None
+        kept = declaration_record(level=number, level_name=name, at=now, by=actor.name,
+                                  role=actor.role, via=actor.via, reason=why,
+                                  rules_version=catalogue.version, calculated=calculated,
+                                  diverging_before=was)
+        previous = int(before["level"]) if before else None
+        calc = calculated.level if calculated is not None else None
+        event = Declared(ts=now, by=actor.name, role=actor.role, via=actor.via, level=number,
+                         level_name=name, previous=previous, calculated=calc, reason=why,
+                         rules_version=catalogue.version)
+        audit = _audit(actor, "level_declared", now, level=number, reason=why,
+                       previous=previous, calculated=calc)
+        ids = store.swap_declaration(before, kept, [recorder.encode(event),
+                                                    recorder.encode(audit)])
+        if ids is not None:
+            since = kept["diverging_since"]
+            return DeclarationMade(Declaration.from_record(kept, catalogue), previous,
+                                   since is not None, since, ids[0], ids[1])
+    raise Conflict("the declaration kept changing while this one was made; nothing was "
+                   "declared: look again and try again")
+
+
+def withdraw_declaration(store: Store, actor: Actor, *, reason: str | None = None,
+                         catalogue: Catalogue) -> WithdrawalMade:
+    """Withdraw the declaration in force (Conflict when there is none): the calculated level
+    is shown alone again. Needs ``declare``."""
+    _allow(store, actor, "declare")
+    why = _check_text(reason, "reason", required=False)
+    recorder = Recorder(store)
+    for _ in range(_TRIES):
+        before = store.declaration()
+        if not before:
+            raise Conflict("nothing to withdraw: no level is declared")
+        now = recorder.now()
+        level = int(before["level"])
+        calculated = store.published_levels(catalogue).get(OVERALL)
+        calc = calculated.level if calculated is not None else None
+        event = DeclarationWithdrawn(ts=now, by=actor.name, role=actor.role, via=actor.via,
+                                     level=level, reason=why, calculated=calc,
+                                     rules_version=catalogue.version)
+        audit = _audit(actor, "declaration_withdrawn", now, level=level, reason=why,
+                       calculated=calc)
+        ids = store.swap_declaration(before, None, [recorder.encode(event),
+                                                    recorder.encode(audit)])
+        if ids is not None:
+            return WithdrawalMade(now, actor.name, level, why, ids[0], ids[1])
+    raise Conflict("the declaration kept changing while it was withdrawn; nothing was "
+                   "withdrawn: look again and try again")
+
+
+# --- the action checklist ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmationMade:
+    """``action`` is confirmed in the current episode of its protocol's level. ``already``:
+    it had been confirmed before (``confirmation`` is that one; nothing was recorded)."""
+
+    confirmation: Confirmation
+    action: PlannedAction
+    already: bool
+    event_id: str  # "" when already
+    audit_id: str  # "" when already
+
+
+def confirm_action(store: Store, actor: Actor, *, action_id: str, note: str | None = None,
+                   rules: Rules) -> ConfirmationMade:
+    """Confirm an action in force now as done, with an optional note. Needs ``confirm``.
+    Confirming it again in the same episode changes nothing and returns the first
+    confirmation (``already``); an unknown id is UnknownAction, an action of a level above
+    its protocol's level now is Conflict."""
+    _allow(store, actor, "confirm")
+    text = _check_text(note, "note", required=False)
+    planned = planned_actions(rules)
+    action = planned.get(action_id)
+    if action is None:
+        raise UnknownAction(f"unknown action {action_id!r}{did_you_mean(action_id, planned)}; "
+                            f"`surge actions` lists the actions in force with their ids")
+    level = store.published_levels(rules.catalogue).get(action.protocol)
+    if level is None:
+        raise Conflict(f"{action.protocol_label} has no calculated level yet (is the worker "
+                       f"running? see `surge status`), so none of its actions is in force")
+    if level.level < action.level:
+        raise Conflict(f"action {action.id} is for {action.protocol_label} at level "
+                       f"{action.level} and above; it is at level {level.level} "
+                       f"{level.level_name} now, so the action is not in force")
+    recorder = Recorder(store)
+    now = recorder.now()
+    kept = {"action_id": action.id, "level": level.level, "since": level.since,
+            "do": action.do, "action_level": action.level, "owner": action.owner,
+            "by": actor.name, "role": actor.role, "via": actor.via, "at": now, "note": text}
+    event = ActionConfirmed(ts=now, by=actor.name, role=actor.role, via=actor.via,
+                            name=action.protocol, level=level.level, since=level.since,
+                            action=action.do, action_id=action.id, action_level=action.level,
+                            owner=action.owner, note=text, rules_version=rules.version)
+    audit = _audit(actor, "action_confirmed", now, action_id=action.id,
+                   protocol=action.protocol, level=level.level, note=text)
+    where = episode_field(level.since, level.level, action.id)
+    ids = store.add_confirmation(action.protocol, where, kept,
+                                 [recorder.encode(event), recorder.encode(audit)])
+    if ids is None:
+        first = store.confirmations(action.protocol)[where]
+        return ConfirmationMade(Confirmation.from_record(action.protocol, first), action,
+                                True, "", "")
+    return ConfirmationMade(Confirmation.from_record(action.protocol, kept), action, False,
+                            ids[0], ids[1])
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenAdded:
+    """A new API token: ``token`` is shown once and never stored (only its sha256 is)."""
+
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRevoked:
+    """The API token no longer works; ``already``: it had been revoked before."""
+
+    token: ApiToken
+    already: bool
+
+
+def add_token(store: Store, actor: Actor, *, name: str, role: str,
+              tokens: Tokens | None = None) -> TokenAdded:
+    """Add an API token with ``role`` (from the one role table). Needs ``manage_tokens``."""
+    _allow(store, actor, "manage_tokens")
+    try:
+        check_token_name(name)
+        check_role(role)
+    except (SurgeError, ValueError) as exc:
+        raise InvalidArgument(str(exc)) from None
+    tokens = tokens or Tokens(store)
+    live = tokens.get(name)
+    if live is not None and not live.revoked:
+        raise Conflict(f"an API token named {name!r} already exists; revoke it first or "
+                       f"choose another name")
+    secret = tokens.add(name, role, by=actor)
+    return TokenAdded(name, role, secret)
+
+
+def revoke_token(store: Store, actor: Actor, *, name: str,
+                 tokens: Tokens | None = None) -> TokenRevoked:
+    """Revoke an API token at once. Needs ``manage_tokens``."""
+    _allow(store, actor, "manage_tokens")
+    tokens = tokens or Tokens(store)
+    before = tokens.get(name)
+    if before is None:
+        known = [t.name for t in tokens.list()]
+        raise InvalidArgument(f"unknown API token {name!r}{did_you_mean(name, known)}")
+    after = tokens.revoke(name, by=actor)
+    return TokenRevoked(after, before.revoked)
+
+
+# --- checks shared by the actions ------------------------------------------------------------
+
+
+def _check_level(level: Any, catalogue: Catalogue) -> int:
+    known = ", ".join(f"{lv.number} {lv.name}" for lv in catalogue.levels)
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise InvalidArgument(f"the level must be a number; the levels are {known}")
+    try:
+        catalogue.level(level)
+    except KeyError:
+        raise InvalidArgument(f"there is no level {level}; the levels are {known}") from None
+    return level
+
+
+def _check_text(text: str | None, what: str, *, required: bool) -> str:
+    """``text`` trimmed; InvalidArgument when required and empty, too long, or holding
+    control characters (other than new lines and tabs)."""
+    if text is None and not required:
+        return ""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"the {what} must be text")
+    text = text.strip()
+    if required and not text:
+        raise InvalidArgument(f"a {what} is required: say why, in at most {MAX_TEXT} "
+                              f"characters")
+    if len(text) > MAX_TEXT:
+        raise InvalidArgument(f"the {what} is {len(text)} characters long; at most "
+                              f"{MAX_TEXT} are allowed")
+    if any(not (c.isprintable() or c in "\n\t") for c in text):
+        raise InvalidArgument(f"the {what} must not hold control characters")
+    return text
+
+
+def _audit(actor: Actor, action: str, at: float, **details: Any) -> AuditEntry:
+    """The audit entry of an action, for writing in the action's own transaction."""
+    return AuditEntry(ts=at, action=action, user=actor.name, role=actor.role,
+                      address=actor.address, via=actor.via, ok=ok_by_default(action),
+                      details=details)

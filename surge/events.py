@@ -473,15 +473,19 @@ class Declared(_PersonEvent):
     kind = "declared"
     name: str = "overall"  # the trust, or a function
     level: int
+    level_name: str = ""
     previous: int | None = None  # the level declared before
     calculated: int | None = None  # the calculated level when it was declared
     reason: str
+    via: str | None = None  # page, api or cli
     rules_version: str | None = None
 
     def describe(self) -> str:
         calc = f", calculated {self.calculated}" if self.calculated is not None else ""
         before = f"{self.previous} -> " if self.previous is not None else ""
-        return f"{self.name} declared {before}{self.level} by {self.by}{calc}: {self.reason}"
+        name = f" {self.level_name}" if self.level_name else ""
+        return (f"{self.name} declared {before}{self.level}{name} by {self.by}{calc}: "
+                f"{self.reason}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -492,6 +496,9 @@ class DeclarationWithdrawn(_PersonEvent):
     name: str = "overall"
     level: int  # the level that had been declared
     reason: str = ""
+    calculated: int | None = None  # the calculated level when it was withdrawn
+    via: str | None = None
+    rules_version: str | None = None
 
     def describe(self) -> str:
         return f"{self.name} declaration of {self.level} withdrawn by {self.by}" + (
@@ -517,10 +524,16 @@ class ActionConfirmed(_PersonEvent):
     """An action of a level's checklist was confirmed as done."""
 
     kind = "action_confirmed"
-    name: str  # whose checklist: "overall" or a function
-    level: int
+    name: str  # whose checklist: a protocol ("overall" or a function)
+    level: int  # the level it was at: the checklist's episode
+    since: float | None = None  # when it reached that level: the episode's start
     action: str  # the action, as the checklist words it
+    action_id: str = ""  # its id: PROTOCOL.LEVEL.HASH (surge.declarations)
+    action_level: int | None = None  # the level whose actions list it
+    owner: str = ""  # strategic, tactical or operational
     note: str = ""
+    via: str | None = None
+    rules_version: str | None = None
 
     def describe(self) -> str:
         return f"{self.name} level {self.level}: {self.action!r} confirmed by {self.by}" + (

@@ -33,6 +33,17 @@
 |   created, token_sha256, last_seen, last_address, revoked, revoked_at; never the token itself |
 | surge:screens                       | set    | surge.auth.screens | names of every screen         |
 | surge:screen-token:{sha256 hex}     | string | surge.auth.screens | screen name; deleted on revoke |
+| surge:token:{name}                  | hash   | surge.auth.tokens  | kept (revoked: until name reused) |
+|   role, created, created_by, token_sha256, last_used, last_address, revoked, revoked_at;   |
+|   never the token itself                                                                   |
+| surge:tokens                        | set    | surge.auth.tokens  | names of every API token      |
+| surge:token-hash:{sha256 hex}       | string | surge.auth.tokens  | token name; deleted on revoke |
+| surge:declaration                   | string | surge.actions      | the declared trust level, JSON; |
+|   deleted on withdrawal. level, level_name, at, by, role, via, reason, calculated,         |
+|   rules_version; diverging_since and the calculated level it was worked out for            |
+|   (seen_level, seen_since), which surge.declarations.trust_status brings up to date         |
+| surge:checklist:{protocol}          | hash   | surge.actions      | kept: a few fields per episode |
+|   field "{episode since}|{level}|{action id}" -> JSON confirmation: by, role, via, at, note |
 
 Audit entries are events of kind "audit" in surge:events (surge.auth.audit), so they are kept
 with the timeline and nothing edits or deletes them.
@@ -45,6 +56,7 @@ __all__ = [
     "BATCHES",
     "CLOCK",
     "DAY_MS",
+    "DECLARATION",
     "ENGINE",
     "EVENTS",
     "FEEDS",
@@ -58,9 +70,11 @@ __all__ = [
     "RELOAD",
     "RULES",
     "SCREENS",
+    "TOKENS",
     "USERS",
     "WORKER",
     "WORKERS",
+    "checklist",
     "chunk",
     "feed",
     "is_account_key",
@@ -68,6 +82,8 @@ __all__ = [
     "screen_token",
     "series_field",
     "split_series_field",
+    "token",
+    "token_hash",
     "user",
 ]
 
@@ -90,6 +106,8 @@ LEVELS = PREFIX + "levels"
 RELOAD = PREFIX + "engine:reload"
 USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
+TOKENS = PREFIX + "tokens"
+DECLARATION = PREFIX + "declaration"
 DAY_MS = 86_400_000
 
 
@@ -131,3 +149,17 @@ def screen(name: str) -> str:
 def screen_token(digest: str) -> str:
     """The key mapping a screen token's sha256 (hex) to the screen's name."""
     return f"{PREFIX}screen-token:{digest}"
+
+def token(name: str) -> str:
+    """The key of one API token's record (never the token itself)."""
+    return f"{PREFIX}token:{name}"
+
+
+def token_hash(digest: str) -> str:
+    """The key mapping an API token's sha256 (hex) to the token's name."""
+    return f"{PREFIX}token-hash:{digest}"
+
+
+def checklist(protocol: str) -> str:
+    """The confirmations of one protocol's action checklist, by episode."""
+    return f"{PREFIX}checklist:{protocol}"

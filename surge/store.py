@@ -741,6 +741,113 @@ class Store:
     def _decoded(raw: Mapping[bytes, bytes]) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
+    # --- the declared level, the action checklist and API tokens ----------------------
+
+    def declaration(self) -> dict[str, Any]:
+        """The trust's declaration in force, as recorded ({} when none is)."""
+        raw = self._call(self.client.get, keys.DECLARATION)
+        return json.loads(raw) if raw is not None else {}
+
+    def swap_declaration(self, expected: Mapping[str, Any], new: Mapping[str, Any] | None,
+                         events: Sequence[tuple[str, Mapping[str, Any], float]] = ()
+                         ) -> list[str] | None:
+        """Replace the declaration with ``new`` (None: withdraw it) and append ``events``, in
+        one transaction, only while it is still ``expected`` ({} for none); the events' ids,
+        or None (and nothing written) when it changed meanwhile."""
+        pipe = self.client.pipeline(transaction=True)
+        try:
+            self._call(pipe.watch, keys.DECLARATION)
+            raw = self._call(pipe.get, keys.DECLARATION)
+            if (json.loads(raw) if raw is not None else {}) != dict(expected):
+                return None
+            pipe.multi()
+            self._queue_events(pipe, events)
+            if new is None:
+                pipe.delete(keys.DECLARATION)
+            else:
+                pipe.set(keys.DECLARATION, json.dumps(dict(new)))
+            results = self._call(pipe.execute)
+        except redis.WatchError:
+            return None
+        finally:
+            pipe.reset()
+        scripts = -(-len(events) // self.EVENT_BATCH)
+        return [i.decode() for ids in results[:scripts] for i in ids]
+
+    def confirmations(self, protocol: str) -> dict[str, dict[str, Any]]:
+        """Every confirmation kept for one protocol's checklist: field -> record."""
+        raw = self._call(self.client.hgetall, keys.checklist(protocol))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def add_confirmation(self, protocol: str, field: str, record: Mapping[str, Any],
+                         events: Sequence[tuple[str, Mapping[str, Any], float]] = ()
+                         ) -> list[str] | None:
+        """Keep one confirmation and append ``events``, in one transaction; the events' ids,
+        or None (and nothing written) when ``field`` is there already."""
+        key = keys.checklist(protocol)
+        for _ in range(20):  # another field of the hash written meanwhile: try again
+            pipe = self.client.pipeline(transaction=True)
+            try:
+                self._call(pipe.watch, key)
+                if self._call(pipe.hexists, key, field):
+                    return None
+                pipe.multi()
+                self._queue_events(pipe, events)
+                pipe.hset(key, field, json.dumps(dict(record)))
+                results = self._call(pipe.execute)
+            except redis.WatchError:
+                continue
+            finally:
+                pipe.reset()
+            scripts = -(-len(events) // self.EVENT_BATCH)
+            return [i.decode() for ids in results[:scripts] for i in ids]
+        raise StoreUnavailable(f"{self.where}: the checklist of {protocol} kept changing; "
+                               f"the confirmation was not saved")
+
+    def token_names(self) -> list[str]:
+        return sorted(n.decode() for n in self._call(self.client.smembers, keys.TOKENS))
+
+    def token_record(self, name: str) -> dict[str, str]:
+        """The API token's fields, or {} when there is no such token."""
+        return self._decoded(self._call(self.client.hgetall, keys.token(name)))
+
+    def token_records(self) -> dict[str, dict[str, str]]:
+        """Every API token's fields, by name, in name order."""
+        return self._records(self.token_names(), keys.token)
+
+    def create_token(self, name: str, fields: Mapping[str, str], token_sha256: str) -> bool:
+        """Create the API token and its hash in one transaction, replacing a revoked token of
+        the same name; False (and nothing written) if a live token has the name."""
+        key = keys.token(name)
+
+        def create(pipe: Any) -> bool:
+            if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
+                pipe.multi()
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            pipe.hset(key, mapping=dict(fields))
+            pipe.sadd(keys.TOKENS, name)
+            pipe.set(keys.token_hash(token_sha256), name)
+            return True
+
+        return bool(self._call(self.client.transaction, create, key, value_from_callable=True))
+
+    def revoke_token(self, name: str, fields: Mapping[str, str], token_sha256: str) -> None:
+        """Set the API token's revoked fields and delete its hash, together."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.token(name), mapping=dict(fields))  # type: ignore[arg-type]
+        pipe.delete(keys.token_hash(token_sha256))
+        self._call(pipe.execute)
+
+    def update_token(self, name: str, fields: Mapping[str, str]) -> None:
+        self._call(self.client.hset, keys.token(name), mapping=dict(fields))
+
+    def token_by_hash(self, token_sha256: str) -> str | None:
+        """The name of the API token whose sha256 this is, if it is live."""
+        name = self._call(self.client.get, keys.token_hash(token_sha256))
+        return name.decode() if name is not None else None
+
     # --- plumbing ---------------------------------------------------------------------
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -19,15 +19,19 @@ from surge.auth.audit import Actor, Via, audit_events, record
 from surge.auth.first_start import ensure_demo_login
 from surge.auth.roles import NEEDED, ROLES, allows, check_role, needed
 from surge.auth.screens import Screen, Screens, screen_url
+from surge.auth.tokens import ApiToken, TokenPrincipal, Tokens
 from surge.auth.users import PasswordRejected, User, Users
 
 __all__ = [
     "NEEDED",
     "ROLES",
     "Actor",
+    "ApiToken",
     "PasswordRejected",
     "Screen",
     "Screens",
+    "TokenPrincipal",
+    "Tokens",
     "User",
     "Users",
     "Via",

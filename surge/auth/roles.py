@@ -21,6 +21,7 @@ NEEDED = {
     "reload_rules": "admin",
     "manage_users": "admin",
     "manage_screens": "admin",
+    "manage_tokens": "admin",
 }
 
 
