@@ -904,6 +904,7 @@ def redact_url(url: str) -> str:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
+    port: int | str | None
     try:
         port = parts.port
     except ValueError:  # a port that is not a number: keep it as written, for the message
