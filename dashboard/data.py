@@ -19,7 +19,9 @@ import numpy as np
 
 from dashboard.formatting import format_age, format_value, local_time
 from dashboard.levels import OVERALL, Levels, LevelView, level_view
+from dashboard.views.header import ClockView, DeclaredView, clock_view, declared_view
 from surge.catalogue import TRUST, Catalogue, Function, Metric, Site
+from surge.declarations import TrustStatus
 from surge.store import FeedStatus, Series
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "SiteReading",
     "StatusView",
     "build_overview",
+    "build_status",
     "dom_id",
     "feed_problems",
     "last_per_bucket",
@@ -129,6 +132,8 @@ class StatusView:
     feed_problems: tuple[FeedProblem, ...]
     worker: Literal["running", "stopped", "unknown"]
     level: LevelView  # the trust's calculated level
+    declared: DeclaredView | None = None  # None: this page does not show it
+    clock: ClockView | None = None
 
 
 @dataclass(frozen=True)
@@ -258,32 +263,53 @@ def build_overview(
     *,
     levels: Levels | None = None,
     store_error: str | None = None,
+    trust: TrustStatus | None = None,
 ) -> OverviewView:
     """Everything the overview shows, from one read of the store (or none, if it is down).
 
-    ``levels`` is what store.published_levels() returned (None: nothing published).
+    ``levels`` is what store.published_levels() returned (None: nothing published);
+    ``trust``, the declared level beside it (None: not read, or the store is down).
     """
+    status = build_status(catalogue, feeds, worker, now, levels=levels, store_error=store_error,
+                          trust=trust, declared=trust is not None or store_error is not None)
+    published: Levels | None = None if store_error else (levels or {})
+    running = status.worker == "running"
+
+    def level(key: str) -> LevelView:
+        return level_view(key, published, catalogue, now, worker_running=running)
+
+    panels = tuple(_panel(catalogue, f, latest, series, now, level)
+                   for f in catalogue.functions)
+    return OverviewView(status, panels)
+
+
+def build_status(catalogue: Catalogue, feeds: Sequence[FeedStatus],
+                 worker: Mapping[str, str] | None, now: float, *, levels: Levels | None = None,
+                 store_error: str | None = None, trust: TrustStatus | None = None,
+                 declared: bool = True) -> StatusView:
+    """The header every page carries: the store, the feeds, the worker, the trust's
+    calculated level and (``declared``) the declared one beside it, and the UK time."""
     tz = catalogue.timezone
     worker_state: Literal["running", "stopped", "unknown"] = (
         "unknown" if store_error else ("stopped" if worker_stopped(worker, now) else "running"))
     published: Levels | None = None if store_error else (levels or {})
-
-    def level(key: str) -> LevelView:
-        return level_view(key, published, catalogue, now,
-                          worker_running=worker_state == "running")
-
-    status = StatusView(
+    overall = level_view(OVERALL, published, catalogue, now,
+                         worker_running=worker_state == "running")
+    shown = None
+    if declared:
+        shown = declared_view(None if store_error else trust, catalogue, now,
+                              live=worker_state == "running")
+    return StatusView(
         updated=f"Updated {local_time(now, tz)} UK time",
         date=_long_date(now, tz),
         store_error=store_error,
         feeds_total=len(feeds),
         feed_problems=() if store_error else feed_problems(feeds, catalogue, now),
         worker=worker_state,
-        level=level(OVERALL),
+        level=overall,
+        declared=shown,
+        clock=clock_view(now, tz),
     )
-    panels = tuple(_panel(catalogue, f, latest, series, now, level)
-                   for f in catalogue.functions)
-    return OverviewView(status, panels)
 
 
 def _long_date(now: float, tz: tzinfo) -> str:

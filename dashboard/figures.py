@@ -7,11 +7,17 @@ overview's 27 sparklines cost more than everything else in a refresh together.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "sparkline"]
+from dashboard.formatting import UK
+
+__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "level_timeline", "sparkline",
+           "threshold_chart", "uk_ticks"]
 
 SPARK_COLOUR = "#8fb3d9"  # neutral blue-grey: a sparkline shows shape, never a level
 SPARK_MUTED = "#5a5f66"  # for stale series
@@ -69,4 +75,144 @@ def sparkline(ts: np.ndarray, values: np.ndarray, start: float, end: float, *,
         "xaxis": {"visible": False, "range": [(start - end) / 60.0, 0.0], "fixedrange": True},
         "yaxis": {"visible": False, "range": y_range, "fixedrange": True},
     }
+    return {"data": data, "layout": layout}
+
+
+# --- time axes in UK time -----------------------------------------------------------------
+
+
+def uk_ticks(start: float, end: float, step_hours: int, tz: tzinfo = UK) -> tuple[list, list]:
+    """Tick positions (epoch s) and labels for a time axis over [start, end]: each instant
+    whose UK local time is a whole multiple of ``step_hours``. The axis is in UTC instants,
+    so the hour the clocks repeat in October gets two ticks (01:00 BST, 01:00 GMT) and the
+    one they skip in March none; the zone is named when the window spans a change."""
+    values: list[float] = []
+    labels: list[str] = []
+    first = math.ceil(start / 3600) * 3600
+    zones = {datetime.fromtimestamp(t, tz).strftime("%Z") for t in (start, end)}
+    for t in range(int(first), int(end) + 1, 3600):
+        local = datetime.fromtimestamp(t, tz)
+        if local.minute or local.hour % step_hours:
+            continue
+        label = local.strftime("%H:%M")
+        if len(zones) > 1:
+            label += f" {local:%Z}"
+        values.append(float(t))
+        labels.append(label)
+    return values, labels
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _axis_base() -> dict[str, Any]:
+    return {"template": {}, "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "showlegend": False, "hovermode": "closest",
+            "font": {"color": "#c9d1da", "size": 14}}
+
+
+def level_timeline(rows: Sequence[tuple[str, Sequence[float], Sequence[int | None]]],
+                   declared: tuple[Sequence[float], Sequence[int | None]] | None,
+                   marks: Sequence[tuple[float, int, str]],
+                   levels: Sequence[tuple[int, str, str]], start: float, end: float, *,
+                   tz: tzinfo = UK, height: int = 330) -> dict[str, Any]:
+    """Levels as steps over [start, end], one small row per series (the trust first), each
+    row's level bands faintly shaded in the levels' colours, the level number on its axis;
+    on the trust's row, the declared level as a dashed white step and a diamond at each
+    declaration. ``levels``: (number, name, colour) of each, lowest first."""
+    n = max(1, len(rows))
+    gap = 0.04
+    size = (1.0 - gap * (n - 1)) / n
+    numbers = [lv[0] for lv in levels] or [1, 2, 3, 4]
+    low, high = min(numbers) - 0.5, max(numbers) + 0.5
+    layout = _axis_base()
+    layout.update(height=height, margin={"l": 190, "r": 10, "t": 4, "b": 26})
+    ticks, labels = uk_ticks(start, end, 3, tz)
+    layout["xaxis"] = {"range": [start, end], "tickvals": ticks, "ticktext": labels,
+                       "fixedrange": True, "showgrid": True, "gridcolor": "#263140",
+                       "zeroline": False}
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    for i, (label, ts, values) in enumerate(rows):
+        axis = "" if i == 0 else str(i + 1)
+        top = 1.0 - i * (size + gap)
+        layout[f"yaxis{axis}"] = {"domain": [top - size, top], "range": [low, high],
+                                  "tickvals": numbers, "fixedrange": True, "showgrid": False,
+                                  "zeroline": False, "tickfont": {"size": 12}}
+        for number, _name, colour in levels:
+            shapes.append({"type": "rect", "xref": "paper", "yref": f"y{axis}", "x0": 0,
+                           "x1": 1, "y0": number - 0.5, "y1": number + 0.5, "line": {"width": 0},
+                           "fillcolor": _rgba(colour, 0.16), "layer": "below"})
+        annotations.append({"text": label, "xref": "paper", "yref": f"y{axis}", "x": 0,
+                            "xshift": -24, "y": (low + high) / 2, "xanchor": "right",
+                            "showarrow": False, "font": {"size": 14}})
+        data.append({"type": "scatter", "x": list(ts), "y": list(values), "mode": "lines",
+                     "line": {"shape": "hv", "width": 3, "color": "#f4f7fa"},
+                     "connectgaps": False, "yaxis": f"y{axis}", "name": label,
+                     "hovertemplate": f"{label}: level %{{y}}<extra></extra>"})
+    if declared is not None and rows:
+        ts, values = declared
+        data.append({"type": "scatter", "x": list(ts), "y": list(values), "mode": "lines",
+                     "line": {"shape": "hv", "width": 3, "dash": "dash", "color": "#ffb020"},
+                     "connectgaps": False, "yaxis": "y", "name": "declared",
+                     "hovertemplate": "declared: level %{y}<extra></extra>"})
+    if marks and rows:
+        data.append({"type": "scatter", "x": [m[0] for m in marks], "y": [m[1] for m in marks],
+                     "mode": "markers", "yaxis": "y", "name": "declarations",
+                     "marker": {"symbol": "diamond", "size": 13, "color": "#ffb020",
+                                "line": {"color": "#000", "width": 1}},
+                     "text": [m[2] for m in marks], "hovertemplate": "%{text}<extra></extra>"})
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
+    return {"data": data, "layout": layout}
+
+
+def threshold_chart(rows: Sequence[tuple[str, Sequence[tuple[float, float, str]],
+                                         Sequence[tuple[str, Sequence[float], Sequence[float]]],
+                                         tuple[float, float]]],
+                    start: float, end: float, *, tz: tzinfo = UK,
+                    row_height: int = 58) -> dict[str, Any]:
+    """Small multiples over [start, end], one row per trigger: its level bands shaded
+    (y0, y1, colour), its series as lines (one per site when judged at each site), fixed
+    y range. ``rows``: (label, bands, lines, (y_min, y_max))."""
+    n = max(1, len(rows))
+    gap = 0.05 if n > 1 else 0.0
+    size = (1.0 - gap * (n - 1)) / n
+    layout = _axis_base()
+    layout.update(height=max(90, row_height * n + 30),
+                  margin={"l": 44, "r": 8, "t": 4, "b": 24}, hovermode=False)
+    ticks, labels = uk_ticks(start, end, 1, tz)
+    layout["xaxis"] = {"range": [start, end], "tickvals": ticks, "ticktext": labels,
+                       "fixedrange": True, "showgrid": True, "gridcolor": "#263140",
+                       "zeroline": False, "tickfont": {"size": 12}}
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    for i, (label, bands, lines, (y0, y1)) in enumerate(rows):
+        axis = "" if i == 0 else str(i + 1)
+        top = 1.0 - i * (size + gap)
+        layout[f"yaxis{axis}"] = {"domain": [top - size, top], "range": [y0, y1],
+                                  "fixedrange": True, "showgrid": False, "zeroline": False,
+                                  "nticks": 3, "tickfont": {"size": 11}}
+        for b0, b1, colour in bands:
+            shapes.append({"type": "rect", "xref": "paper", "yref": f"y{axis}", "x0": 0,
+                           "x1": 1, "y0": b0, "y1": b1, "line": {"width": 0},
+                           "fillcolor": _rgba(colour, 0.28), "layer": "below"})
+        annotations.append({"text": label, "xref": "paper", "yref": f"y{axis} domain",
+                            "x": 0.005, "y": 1, "xanchor": "left", "yanchor": "top",
+                            "showarrow": False, "font": {"size": 12, "color": "#f4f7fa"},
+                            "bgcolor": "rgba(10,13,18,0.6)"})
+        for name, ts, values in lines:
+            x, y = break_gaps(np.asarray(ts, dtype=float), np.asarray(values, dtype=float))
+            data.append({"type": "scatter", "x": np.round(x, 0).tolist(),
+                         "y": [None if np.isnan(v) else v for v in np.round(y, 2).tolist()],
+                         "mode": "lines", "yaxis": f"y{axis}", "name": name,
+                         "line": {"width": 2 if len(lines) == 1 else 1.3,
+                                  "color": SPARK_COLOUR}, "connectgaps": False,
+                         "hoverinfo": "skip"})
+    layout["shapes"] = shapes
+    layout["annotations"] = annotations
     return {"data": data, "layout": layout}

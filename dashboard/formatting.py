@@ -10,7 +10,7 @@ from __future__ import annotations
 from surge.levels import format_value
 from surge.timefmt import UK, uk_time, utc_iso
 
-__all__ = ["UK", "format_age", "format_value", "local_time", "uk_time", "utc_iso"]
+__all__ = ["UK", "format_age", "format_span", "format_value", "local_time", "uk_time", "utc_iso"]
 
 local_time = uk_time  # the name pages know it by
 
@@ -27,3 +27,19 @@ def format_age(seconds: float) -> str:
     if s < 86400:
         return f"updated {s // 3600} h {s % 3600 // 60:02d} min ago"
     return f"updated {s // 86400} d {s % 86400 // 3600} h ago"
+
+
+def format_span(seconds: float) -> str:
+    """How long something has lasted, as people say it: 40 s, 12 min, 1 h 05 min, 2 d 3 h.
+
+    Worked out from two UTC instants, so an hour that the clocks skip or repeat is counted
+    once: a level held from 00:30 to 02:30 on the night the clocks change lasts 1 h or 3 h.
+    """
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.levels import LevelView, PendingView
+from dashboard.views.header import DeclaredView
 
-__all__ = ["level_badge", "level_why", "overall_level", "panel_head", "site_level"]
+__all__ = ["declared_badge", "declared_level", "level_badge", "level_why", "overall_level",
+           "panel_head", "site_level"]
 
 
 def _data(view: LevelView) -> dict[str, str]:
@@ -28,8 +30,10 @@ def _colours(colour: str, text: str) -> dict[str, str]:
     return {"backgroundColor": colour, "color": text}
 
 
-def level_badge(view: LevelView, *, size: str = "panel", prefix: str | None = None) -> html.Div:
-    """The badge: [prefix] number — name [flag]; painted only when live."""
+def level_badge(view: LevelView, *, size: str = "panel", prefix: str | None = None,
+                dom_id: str | None = None) -> html.Div:
+    """The badge: [prefix] number — name [flag]; painted only when live. ``dom_id``: for a
+    second badge of the same level on one page (the id must be unique)."""
     children: list = []
     if prefix:
         words = prefix.split()
@@ -62,7 +66,7 @@ def level_badge(view: LevelView, *, size: str = "panel", prefix: str | None = No
         if view.live:
             style = _colours(view.colour, view.text_colour)
     title = " · ".join(t for t in (view.flag, view.since, view.reason_detail) if t)
-    return html.Div(children, id=view.dom_id, style=style, title=title or None,
+    return html.Div(children, id=dom_id or view.dom_id, style=style, title=title or None,
                     className=f"level level-{size} level-{view.state}",
                     **_data(view))  # type: ignore[arg-type]
 
@@ -121,3 +125,43 @@ def site_level(view: LevelView) -> html.Td:
         children.append(html.Span(f"▲ {view.pending.number} pending",
                                   className="pending-small", title=view.pending.line))
     return html.Td(children, className="site-level")
+
+
+def declared_badge(view: DeclaredView, *, size: str = "large",
+                   dom_id: str = "level-declared") -> html.Div:
+    """The declared level: DECLARED LEVEL, number — name, on the level's colour (a decision,
+    so it has no stale state); grey and in words when nothing is declared or it is unknown."""
+    prefix = html.Span([html.Span("DECLARED "), html.Span("LEVEL")], className="level-prefix")
+    style = None
+    if view.number is None:
+        children: list = [prefix, html.Span(view.name, className="level-name")]
+        state = view.state
+    else:
+        style = _colours(view.colour, view.text_colour)
+        children = [prefix, html.Span(str(view.number), className="level-number"),
+                    html.Span("—", className="level-dash"),
+                    html.Span(view.name, className="level-name")]
+        state = "live"
+    return html.Div(children, id=dom_id, style=style,
+                    className=f"level level-{size} level-declared level-{state}",
+                    title=" · ".join(t for t in (view.by, view.at, view.reason) if t) or None,
+                    **{"data-level": "none" if view.number is None else str(view.number),
+                       "data-agreement": view.agreement})  # type: ignore[arg-type]
+
+
+def declared_level(view: DeclaredView) -> html.Div:
+    """The declared level for the status bar: the badge, who and when, and the flag."""
+    meta: list = []
+    if view.number is not None:
+        meta.append(html.Div(f"{view.at} by {view.by}", className="level-advice"))
+        if view.reason:
+            meta.append(html.Div(f"“{view.reason}”", className="level-reason",
+                                 title=view.reason))
+    if view.flag:
+        kind = "diverges" if view.diverges else "note"
+        meta.append(html.Div(view.flag, className=f"declared-flag declared-{kind}",
+                             id="declared-flag"))
+    return html.Div(className="status-level status-declared", children=[
+        declared_badge(view),
+        html.Div(meta, className="level-meta"),
+    ])

@@ -1,11 +1,11 @@
-"""The status bar at the top of a wall screen: the trust's calculated level, the time, and
-every failure, loudly."""
+"""The status bar at the top of every page: the trust's calculated level, the declared level
+beside it (and a loud DIVERGES when they differ), the UK time, and every failure, loudly."""
 
 from __future__ import annotations
 
 from dash import html
 
-from dashboard.components.levels import overall_level
+from dashboard.components.levels import declared_level, overall_level
 from dashboard.data import StatusView
 from dashboard.levels import OVERALL, missing_level
 
@@ -30,13 +30,15 @@ def _banner(text: str, detail: str | None = None, *, kind: str = "critical",
 
 
 def _line(title: str, updated: str, date: str, chips: list,
-          level: html.Div | None = None, who: html.Div | None = None) -> html.Div:
+          level: html.Div | None = None, who: html.Div | None = None,
+          declared: html.Div | None = None) -> html.Div:
     return html.Div(className="status-line", children=[
         html.Div(className="status-title", children=[
             html.Span("SURGE", className="brand"), html.Span(title, className="page-name")]),
         *([level] if level is not None else []),
+        *([declared] if declared is not None else []),
         html.Div(className="status-time", children=[
-            html.Span(updated, className="status-updated"),
+            html.Span(updated, className="status-updated", id="status-clock"),
             html.Span(date, className="status-date")]),
         html.Div(chips, className="status-chips"),
         *([who] if who is not None else []),
@@ -46,7 +48,8 @@ def _line(title: str, updated: str, date: str, chips: list,
 def status_bar(status: StatusView, title: str = "Overview",
                last_live: str | None = None, who: html.Div | None = None) -> list:
     """The children of the status bar: one line of state (and who is signed in), then a
-    banner per failure."""
+    banner per failure. The declared level, when the view carries it, stands beside the
+    calculated one; when they diverge a banner says so under the line as well."""
     store_ok = status.store_error is None
     problems = status.feed_problems
     chips = [_chip("STORE OK" if store_ok else "STORE UNREACHABLE", store_ok)]
@@ -58,8 +61,15 @@ def status_bar(status: StatusView, title: str = "Overview",
             chips.append(_chip(f"FEEDS {healthy}/{status.feeds_total} OK", not problems))
         running = status.worker == "running"
         chips.append(_chip("WORKER RUNNING" if running else "WORKER STOPPED", running))
-    children: list = [_line(title, status.updated, status.date, chips,
-                            overall_level(status.level), who)]
+    updated, date = status.updated, status.date
+    if status.clock is not None:  # the zone as well: GMT or BST
+        updated = f"{updated} ({status.clock.zone})"
+    declared = declared_level(status.declared) if status.declared is not None else None
+    children: list = [_line(title, updated, date, chips, overall_level(status.level), who,
+                            declared)]
+    if status.declared is not None and status.declared.diverges:
+        children.append(_banner(status.declared.flag or "DIVERGES", kind="diverges",
+                                banner_id="banner-diverges"))
     if not store_ok:
         detail = status.store_error or ""
         if last_live:
@@ -76,10 +86,10 @@ def status_bar(status: StatusView, title: str = "Overview",
 
 
 def config_error_banner(updated: str, date: str, error: Exception,
-                        who: html.Div | None = None) -> list:
+                        who: html.Div | None = None, title: str = "Overview") -> list:
     """The status bar when the rules file or settings are broken: nothing can be shown."""
     return [
-        _line("Overview", updated, date, [_chip("CONFIGURATION BROKEN", False)],
+        _line(title, updated, date, [_chip("CONFIGURATION BROKEN", False)],
               overall_level(missing_level(OVERALL, "the configuration is broken")), who),
         _banner("CONFIGURATION BROKEN — no figures can be shown until it is fixed",
                 banner_id="banner-config"),

@@ -16,8 +16,9 @@ WATCHDOG_ID = "screen-watchdog"
 STORE_ID = "screen-watchdog-refresh"
 
 
-def watchdog(interval_ms: int) -> html.Div:
-    return html.Div([dcc.Store(id=STORE_ID)], id=WATCHDOG_ID, hidden=True,
+def watchdog(interval_ms: int, data: dict | None = None) -> html.Div:
+    """``data``: the store's first value (a page may keep what it needs beside "uk")."""
+    return html.Div([dcc.Store(id=STORE_ID, data=data)], id=WATCHDOG_ID, hidden=True,
                     **{"data-interval-ms": str(interval_ms)})  # type: ignore[arg-type]
 
 

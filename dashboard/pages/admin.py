@@ -17,10 +17,9 @@ import flask
 from dash import Dash, Input, Output, html
 
 from dashboard.auth import protect_callback, role_required, web_actor
-from dashboard.components.session import signed_in_badge
-from dashboard.components.status import loading_status
-from dashboard.context import DashboardContext
+from dashboard.context import DashboardContext, current
 from dashboard.formatting import local_time
+from dashboard.pages._support import page_layout, register_refresh
 from dashboard.sessions import csrf_ok
 from surge.actions import Forbidden, RulesReloadRequested, Via, reload_rules
 from surge.auth import needed
@@ -36,19 +35,19 @@ API_RELOAD = "/api/rules/reload"
 UK = ZoneInfo("Europe/London")
 
 
-def layout(**_query: Any) -> html.Div:
-    return html.Div(className="screen", children=[
-        html.Header(loading_status("Admin", who=signed_in_badge(page="admin"), updated=""),
-                    className="status-bar"),
-        html.Main(className="admin", children=[html.Section(className="panel admin-panel", children=[
+def layout(wall: str | None = None, **_query: Any) -> html.Div:
+    # the header every page carries (calculated and declared level, UK time); the reload
+    # control is never on a wall screen
+    return page_layout(current(), "admin", "Admin", [
+        html.Div(className="admin", children=[html.Section(className="panel admin-panel", children=[
             html.H2("Rules", className="panel-title"),
             html.P("Ask the worker to reload the rules file: it checks the file first and "
                    "keeps the running rules if the file has problems. The request is recorded "
                    "in the audit trail."),
             html.Button("Reload rules", id=RELOAD_BUTTON, className="admin-button"),
             html.Div(id=RELOAD_RESULT, className="admin-result", role="status"),
-        ])]),
-    ])
+        ])]) if wall != "1" else html.Div(),
+    ], wall=wall == "1")
 
 
 def describe(done: RulesReloadRequested) -> str:
@@ -63,6 +62,8 @@ def describe(done: RulesReloadRequested) -> str:
 def register_callbacks(app: Dash, context: DashboardContext) -> None:
     role = needed("reload_rules")
     protect_callback(context, PREFIX, role)
+    register_refresh(app, context, page="admin", title="Admin", outputs=[],
+                     build=lambda _base, _wall: {})
 
     def reload(via: Via) -> RulesReloadRequested:
         try:

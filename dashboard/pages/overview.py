@@ -1,8 +1,10 @@
-"""Overview ("/"): each function's figures, trend and age, for control-room wall screens.
+"""Overview ("/overview"): each function's figures, trend and age, for control-room walls.
 
 The layout is a skeleton; one callback, fired at load and then every SURGE_REFRESH, reads
 the store once (latest values, all sparkline series, feed health, worker heartbeat, the
-levels the rules engine published) and rebuilds the status bar and the four panels.
+levels the rules engine published, the declared level) and rebuilds the status bar (the
+header every page carries: calculated and declared level, UK time) and the four panels.
+With ``?wall=1``: no navigation, as on every page.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from dashboard.data import (
     sparkline_series,
 )
 from dashboard.formatting import UK, local_time
+from dashboard.pages._support import page_paths, read_trust
 from surge.catalogue import Catalogue
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store
 
-dash.register_page(__name__, path="/", name="Overview", title="Surge — Overview", order=0,
-                   role="viewer")
+dash.register_page(__name__, path="/overview", name="Overview", title="Surge — Overview",
+                   order=5, role="viewer")
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,16 @@ STATUS_ID = "status-bar"
 PANELS_ID = "overview-panels"
 
 
-def layout(**_query: Any) -> html.Div:
+def layout(wall: str | None = None, **_query: Any) -> html.Div:
     context = current()
-    return html.Div(className="screen", children=[
+    on_wall = wall == "1"
+    who = None if on_wall else signed_in_badge()
+    return html.Div(className="screen page page-overview " + ("wall" if on_wall else "desk"),
+                    **{"data-page": "overview", "data-paths": page_paths()},  # type: ignore[arg-type]
+                    children=[
         dcc.Interval(id=INTERVAL_ID, interval=context.refresh_ms),
-        watchdog(context.refresh_ms),
-        html.Header(loading_status(who=signed_in_badge()), id=STATUS_ID, className="status-bar"),
+        watchdog(context.refresh_ms, data={"wall": on_wall}),
+        html.Header(loading_status(who=who), id=STATUS_ID, className="status-bar"),
         html.Main(html.P("Loading…", className="loading"), id=PANELS_ID, className="panels"),
     ])
 
@@ -60,15 +67,21 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         State(STORE_ID, "data"),
     )
     def refresh(_n: int | None, previous: Mapping[str, Any] | None) -> tuple:
-        return refresh_overview(context, previous or {}, who=signed_in_badge())
+        # a wall screen's mode rides in the watchdog's data, from the layout on
+        wall = bool((previous or {}).get("wall"))
+        out = refresh_overview(context, previous or {},
+                               who=None if wall else signed_in_badge())
+        stamp = out[3]
+        return (*out[:3], {**stamp, "wall": wall} if isinstance(stamp, dict) else stamp)
 
 
 def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
     """One read of everything the overview shows (latest, sparklines, feeds, worker, levels)."""
     latest = store.latest()
     series = store.series(sparkline_series(catalogue), now - SPARK_WINDOW, now)
+    levels = store.published_levels(catalogue)
     return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now,
-                          levels=store.published_levels(catalogue))
+                          levels=levels, trust=read_trust(store, catalogue, levels, now))
 
 
 def refresh_overview(context: DashboardContext, previous: Mapping[str, Any],

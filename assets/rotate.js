@@ -1,0 +1,43 @@
+/*
+ * Wall-screen playlist: ?rotate=SECONDS&pages=strategic,tactical,operational moves between
+ * pages every SECONDS (at least 10), keeping the query string (so ?wall=1 stays). Pages are
+ * named by their module (data-page on each page's root); their paths come from the page
+ * (data-paths), which reads them from the page registry. Moving is in-page (Dash's own
+ * history event), so a screen whose server is away keeps its watchdog banner and comes
+ * back by itself: the next page is asked for at the next turn.
+ */
+(function () {
+    "use strict";
+
+    var params = new URLSearchParams(window.location.search);
+    var seconds = Number(params.get("rotate"));
+    if (!(seconds > 0)) {
+        return;
+    }
+    seconds = Math.max(10, seconds);
+    var wanted = (params.get("pages") || "strategic,tactical,operational")
+        .split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+
+    function next() {
+        var root = document.querySelector("[data-page][data-paths]");
+        if (!root) {
+            return;  // not drawn yet (or the server is away): try at the next turn
+        }
+        var paths;
+        try {
+            paths = JSON.parse(root.getAttribute("data-paths"));
+        } catch (e) {
+            return;
+        }
+        var list = wanted.filter(function (name) { return paths[name]; });
+        if (!list.length) {
+            return;
+        }
+        var here = list.indexOf(root.getAttribute("data-page"));
+        var target = paths[list[(here + 1) % list.length]];
+        window.history.pushState({}, "", target + window.location.search);
+        window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    }
+
+    window.setInterval(next, seconds * 1000);
+})();
