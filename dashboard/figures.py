@@ -165,6 +165,7 @@ def level_timeline(rows: Sequence[tuple[str, Sequence[float], Sequence[int | Non
                      "marker": {"symbol": "diamond", "size": 13, "color": "#ffb020",
                                 "line": {"color": "#000", "width": 1}},
                      "text": [m[2] for m in marks], "hovertemplate": "%{text}<extra></extra>"})
+    layout["xaxis"]["anchor"] = f"y{n if n > 1 else ''}"  # the time under the last row
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     return {"data": data, "layout": layout}
@@ -213,6 +214,7 @@ def threshold_chart(rows: Sequence[tuple[str, Sequence[tuple[float, float, str]]
                          "line": {"width": 2 if len(lines) == 1 else 1.3,
                                   "color": SPARK_COLOUR}, "connectgaps": False,
                          "hoverinfo": "skip"})
+    layout["xaxis"]["anchor"] = f"y{n if n > 1 else ''}"  # the time under the last row
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     return {"data": data, "layout": layout}

@@ -15,7 +15,7 @@ from typing import Any
 
 import dash
 import flask
-from dash import Dash, Input, Output, State, dcc, html
+from dash import MATCH, Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard.auth import protect_callback, web_actor
 from dashboard.components.levels import declared_badge, level_badge, level_why
@@ -37,11 +37,13 @@ dash.register_page(__name__, path="/", name="Strategic", title="Surge — Strate
 PAGE = "strategic"
 TITLE = "Strategic (gold)"
 PREFIX = "declare-"  # every output of the declare control: the declare action's role
-LEVEL = "declare-level"
-REASON = "declare-reason"
-DECLARE = "declare-button"
-WITHDRAW = "declare-withdraw"
-RESULT = "declare-result"
+# Pattern ids ({"type": ..., "key": "trust"}): the control is in the page only for those who
+# may declare, and Dash checks only plain ids against every page's layout.
+LEVEL = {"type": "declare-level", "key": "trust"}
+REASON = {"type": "declare-reason", "key": "trust"}
+DECLARE = {"type": "declare-button", "key": "trust"}
+WITHDRAW = {"type": "declare-withdraw", "key": "trust"}
+RESULT = {"type": "declare-result", "key": "trust"}
 OUTPUTS = ["strategic-levels.children", "strategic-key.children", "strategic-figures.children",
            "strategic-drivers.children", "strategic-chart.figure", "strategic-actions.children"]
 _GRAPH = {"staticPlot": False, "displayModeBar": False, "responsive": True}
@@ -171,16 +173,21 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     register_refresh(app, context, page=PAGE, title=TITLE, outputs=OUTPUTS, build=build)
     protect_callback(context, PREFIX, needed("declare"))
 
-    @app.callback(Output(RESULT, "children"), Input(DECLARE, "n_clicks"),
-                  Input(WITHDRAW, "n_clicks"), State(LEVEL, "value"), State(REASON, "value"),
-                  prevent_initial_call=True)
-    def submit(_declare: int | None, _withdraw: int | None, level: Any,
-               reason: str | None) -> list:
+    def match(ident: dict[str, str]) -> dict[str, Any]:
+        return {**ident, "key": MATCH}
+
+    @app.callback(Output(match(RESULT), "children"), Input(match(DECLARE), "n_clicks"),
+                  Input(match(WITHDRAW), "n_clicks"), State(match(LEVEL), "value"),
+                  State(match(REASON), "value"), prevent_initial_call=True)
+    def submit(declare: int | None, withdraw: int | None, level: Any,
+               reason: str | None) -> Any:
+        if not declare and not withdraw:
+            return no_update
         try:
             actor = web_actor("page")
             store, catalogue = context.store(), context.catalogue()
             tz = catalogue.timezone
-            if dash.ctx.triggered_id == WITHDRAW:
+            if (dash.ctx.triggered_id or {}).get("type") == WITHDRAW["type"]:
                 gone = withdraw_declaration(store, actor, reason=reason or None,
                                             catalogue=catalogue)
                 return [html.P(f"Declaration of level {gone.level} withdrawn at "

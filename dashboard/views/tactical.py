@@ -173,7 +173,11 @@ def band_scale(trigger: Trigger, catalogue: Catalogue, unit: str,
     shown_unit = "" if count else unit
     ticks = tuple((pos(sign * v), format_value(v, shown_unit, compact=True))
                   for _, v in trigger.thresholds)
-    markers = tuple(Marker(pos(sign * v) if v is not None else 0.0, label, state)
+    # with one value per site, only the worst is labelled (the others would overlap)
+    worst = max((sign * v for _, v, _ in values if v is not None), default=None)
+    markers = tuple(Marker(pos(sign * v) if v is not None else 0.0,
+                           label if len(values) == 1 or (v is not None and sign * v == worst)
+                           else "", state)
                     for label, v, state in values)
     return BandScale(tuple(bands), ticks, markers, format_value(sign * lo, shown_unit),
                      format_value(sign * hi, shown_unit),
