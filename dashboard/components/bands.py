@@ -24,7 +24,7 @@ def band_scale(scale: BandScale, dom_id: str) -> html.Div:
              for b in scale.bands if b.end > b.start]
     ticks = [html.Div(text, className="band-tick", style={"left": _pct(pos)})
              for pos, text in scale.ticks]
-    markers = [html.Div(html.Span(m.text, className="marker-text"),
+    markers = [html.Div(html.Span(m.text, className="marker-text") if m.text else None,
                         className=f"band-marker marker-{m.state}"
                                   + (" marker-right" if m.position > 0.75 else ""),
                         style={"left": _pct(m.position)})

@@ -81,9 +81,11 @@ def declared_view(status: TrustStatus | None, catalogue: Catalogue, now: float, 
         return _missing("NO LEVEL DECLARED", "no declaration",
                         "no declaration in force: the calculated level is advice only")
     tz = catalogue.timezone
+    name = declared.level_name or f"level {declared.level}"
     try:
         colour = catalogue.level(declared.level).colour
-    except KeyError:
+        name = catalogue.level(declared.level).name
+    except KeyError:  # the rules in force lost it: the name it was declared with, grey
         colour = NEUTRAL
     by = f"{declared.by} ({declared.role})" if declared.role else declared.by
     at = f"declared {uk_time(declared.at, tz, seconds=False, now=now)}"
@@ -102,6 +104,5 @@ def declared_view(status: TrustStatus | None, catalogue: Catalogue, now: float, 
                 f"(since {uk_time(since, tz, seconds=False, now=now)})")
     # a declaration is a decision: it stands while the worker is stopped (only the
     # comparison with a calculated level nobody updates is not claimed)
-    return DeclaredView("declared", declared.level, declared.level_name or f"level {declared.level}",
-                        colour, text_colour(colour), by, at, declared.reason, agreement, flag,
-                        diverging_for)
+    return DeclaredView("declared", declared.level, name, colour, text_colour(colour), by, at,
+                        declared.reason, agreement, flag, diverging_for)

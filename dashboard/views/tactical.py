@@ -175,10 +175,9 @@ def band_scale(trigger: Trigger, catalogue: Catalogue, unit: str,
                   for _, v in trigger.thresholds)
     # with one value per site, only the worst is labelled (the others would overlap)
     worst = max((sign * v for _, v, _ in values if v is not None), default=None)
-    markers = tuple(Marker(pos(sign * v) if v is not None else 0.0,
-                           label if len(values) == 1 or (v is not None and sign * v == worst)
+    markers = tuple(Marker(pos(sign * v), label if len(values) == 1 or sign * v == worst
                            else "", state)
-                    for label, v, state in values)
+                    for label, v, state in values if v is not None)  # no value: no marker
     return BandScale(tuple(bands), ticks, markers, format_value(sign * lo, shown_unit),
                      format_value(sign * hi, shown_unit),
                      "higher is worse" if trigger.higher_is_worse else "lower is worse")

@@ -1,0 +1,69 @@
+"""The status page's view model (dashboard/views/status.py): failures first, in words; the
+engine's liveness judged by real time, which an exercise's fast clock does not change."""
+
+from __future__ import annotations
+
+from dashboard.views.status import build_status_page
+from surge.catalogue import Catalogue
+from surge.store import FeedStatus, WorkerInfo
+from tests.dashboard.test_views_header import NOW
+
+REAL = 1_800_000_000.0  # the machine's clock: heartbeats and engine steps
+
+
+def feed(name: str, *, ok: bool = True) -> FeedStatus:
+    return FeedStatus(name, "ae", 30.0, NOW - 20 if ok else NOW - 900, NOW - 20,
+                      None if ok else "connection refused", None if ok else NOW - 600,
+                      NOW - 25, 1200, 3, 0, 1, None if ok else NOW - 600)
+
+
+def page(catalogue: Catalogue, **changes):  # type: ignore[no-untyped-def]
+    args = {"store_error": None, "where": "redis://store", "server": {"valkey_version": "9.0"},
+            "eviction": None, "feeds": [feed("sim-ae")], "quarantined": [],
+            "workers": [WorkerInfo("w1", True, {"host": "vm", "pid": 7,
+                                                "started": f"{NOW - 3600}",
+                                                "engine_step": REAL - 2, "feeds": ["sim-ae"],
+                                                "rules_version": "abc"})],
+            "rules": {"version": "abc", "loaded_at": f"{NOW - 3600}", "loaded_by": "worker w1",
+                      "source": "surge_rules.yaml"}}
+    return build_status_page(catalogue, NOW, REAL, **{**args, **changes})
+
+
+def test_all_well_has_no_problems(catalogue: Catalogue) -> None:
+    view = page(catalogue)
+    assert view.problems == ()
+    assert view.workers[0].engine == "engine running: last evaluation updated 2 s ago"
+    assert view.feeds[0].state == "OK"
+    assert view.feeds[0].counts == "1,200 accepted · 3 rejected · 0 late · 1 duplicate"
+    assert ("version", "abc") in view.rules
+
+
+def test_a_feed_down_a_stuck_engine_and_no_rules_are_problems(catalogue: Catalogue) -> None:
+    stuck = WorkerInfo("w1", True, {"engine_step": REAL - 120})
+    view = page(catalogue, feeds=[feed("sim-ae", ok=False)], workers=[stuck], rules={})
+    assert view.problems[0] == ("FEED sim-ae (A&E operations) DOWN since 13:50:00: "
+                                "connection refused")
+    assert any("ENGINE STUCK — no evaluation for 120 s" in p for p in view.problems)
+    assert any(p.startswith("NO RULES PUBLISHED") for p in view.problems)
+    assert view.workers[0].stuck
+
+
+def test_no_worker_and_no_feeds_are_problems(catalogue: Catalogue) -> None:
+    view = page(catalogue, feeds=[], workers=[])
+    assert "NO FEEDS HAVE REPORTED — no data is being collected" in view.problems
+    assert any(p.startswith("NO ACTIVE WORKER") for p in view.problems)
+
+
+def test_rejections_are_counted_by_reason(catalogue: Catalogue) -> None:
+    rows = [{"feed": "sim-ae", "at": f"{NOW - 60}", "reason": "out of range", "sample": "{}"},
+            {"feed": "sim-ae", "at": f"{NOW - 30}", "reason": "out of range", "sample": "{}"},
+            {"feed": "sim-pts", "at": f"{NOW - 10}", "reason": "unknown metric", "sample": "{}"}]
+    view = page(catalogue, quarantined=rows)
+    assert view.rejections == (("sim-ae", "out of range", 2), ("sim-pts", "unknown metric", 1))
+    assert view.quarantine[0][:3] == ("13:59:00", "sim-ae", "out of range")
+
+
+def test_an_unreachable_store_is_the_first_problem(catalogue: Catalogue) -> None:
+    view = page(catalogue, store_error="cannot reach redis://store")
+    assert view.problems == ("DATA STORE UNREACHABLE — cannot reach redis://store",)
+    assert ("state", "UNREACHABLE") in view.store
