@@ -15,7 +15,9 @@ outputs its refresh fills ("strategic-drivers.children", "strategic-chart.figure
   as a Patch of its data only, so the browser redraws it in place.
 
 An output written "*TYPE.PROP" is every component with the id {"type": TYPE, "key": ...}
-in the page (one per function, say): ``build`` returns a dict of key -> value for it.
+in the page (one per function, say): ``build`` returns a dict of key -> value for it. When
+a region draws such components afresh, ``build`` returns their values too: they are noted
+as sent, so the next refresh sends only what changed since.
 """
 
 from __future__ import annotations
@@ -189,6 +191,9 @@ def _value(output: str, index: int, built: Mapping[str, Any], digests: dict[str,
         return _changed(output, built[output], digests) if output in built else no_update
     found = built.get(output[1:], {})
     ids = dash.ctx.outputs_list[FIXED + index] if dash.ctx.outputs_list else []
+    present = {i["id"]["key"] for i in ids}
+    for key in found.keys() - present:  # sent inside a region that (re)drew the components
+        _changed(f"{output[1:]}:{key}", found[key], digests)
     return [_changed(f"{output[1:]}:{i['id']['key']}", found[i["id"]["key"]], digests)
             if i["id"]["key"] in found else no_update for i in ids]
 

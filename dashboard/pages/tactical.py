@@ -48,15 +48,17 @@ def layout(wall: str | None = None, **_query: Any) -> html.Div:
     return page_layout(current(), PAGE, TITLE, regions, wall=wall == "1")
 
 
-def skeleton(panels: tuple[FunctionPanel, ...], charts: dict[str, Any],
-             can_confirm: bool) -> list:
+def skeleton(panels: tuple[FunctionPanel, ...], parts: dict[str, Any]) -> list:
     """Every function's panel, whole: its body, chart and checklist then update in place."""
     return [html.Section(id=f"tactical-{p.protocol}", className="panel tactical-panel", children=[
-        html.Div(body(p), id={"type": "tactical-body", "key": p.protocol},
+        html.Div(parts["tactical-body.children"][p.protocol],
+                 id={"type": "tactical-body", "key": p.protocol},
                  className="tactical-body"),
         dcc.Graph(id={"type": "tactical-chart", "key": p.protocol}, config=_GRAPH,
-                  className="tactical-chart", figure=charts[p.protocol]),
-        html.Div(checklist_of(p, can_confirm), id={"type": "tactical-checklist", "key": p.protocol},
+                  className="tactical-chart",
+                  figure=parts["tactical-chart.figure"][p.protocol]),
+        html.Div(parts["tactical-checklist.children"][p.protocol],
+                 id={"type": "tactical-checklist", "key": p.protocol},
                  className="tactical-checklist"),
     ]) for p in panels]
 
@@ -133,13 +135,14 @@ def render(panels: tuple[FunctionPanel, ...], now: float, tz: Any, wall: bool,
     charts = {p.protocol: threshold_chart(
         [(r.label, r.bands, r.lines, r.y_range) for r in p.chart], now - WINDOW, now, tz=tz,
         row_height=44 if wall else 52) for p in panels}
+    parts = {"tactical-note.children": [],
+             "tactical-body.children": {p.protocol: body(p) for p in panels},
+             "tactical-chart.figure": charts,
+             "tactical-checklist.children": {p.protocol: checklist_of(p, can_confirm)
+                                             for p in panels}}
     if shown != [p.protocol for p in panels]:  # first refresh, or other functions now
-        return {"tactical-note.children": [],
-                "tactical-panels.children": skeleton(panels, charts, can_confirm)}
-    return {"tactical-note.children": [], "tactical-body.children": {p.protocol: body(p) for p in panels},
-            "tactical-chart.figure": charts,
-            "tactical-checklist.children": {p.protocol: checklist_of(p, can_confirm)
-                                            for p in panels}}
+        parts["tactical-panels.children"] = skeleton(panels, parts)
+    return parts
 
 
 def register_callbacks(app: Dash, context: DashboardContext) -> None:
