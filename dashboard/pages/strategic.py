@@ -58,6 +58,7 @@ def layout(wall: str | None = None, **_query: Any) -> html.Div:
         html.Div(className="strategic-lower", children=[
             section("Last 24 hours: trust and functions (calculated), declared (dashed)", [
                 dcc.Graph(id="strategic-chart", config=_GRAPH, className="timeline",
+                          responsive=True,
                           figure={"data": [], "layout": {"template": {}}}),
                 html.Div(id="strategic-key")], class_name="strategic-timeline"),
             html.Div(className="strategic-side", children=[

@@ -55,8 +55,10 @@ def skeleton(panels: tuple[FunctionPanel, ...], parts: dict[str, Any]) -> list:
                  id={"type": "tactical-body", "key": p.protocol},
                  className="tactical-body"),
         dcc.Graph(id={"type": "tactical-chart", "key": p.protocol}, config=_GRAPH,
-                  className="tactical-chart",
-                  figure=parts["tactical-chart.figure"][p.protocol]),
+                  className="tactical-chart", responsive=True,
+                  figure=parts["tactical-chart.figure"][p.protocol],
+                  # the chart fills its box: as high as its rows need, as wide as the panel
+                  style={"height": f"{parts['tactical-chart.figure'][p.protocol]['layout']['height']}px"}),
         html.Div(parts["tactical-checklist.children"][p.protocol],
                  id={"type": "tactical-checklist", "key": p.protocol},
                  className="tactical-checklist"),
