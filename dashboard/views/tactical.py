@@ -239,9 +239,11 @@ def _trigger(protocol: Protocol, trigger: Trigger, rules: Rules, latest: Latest,
         value, state, age = "NO DATA", "missing", "the rules engine has published no value"
     words = " · ".join(f"{n} {threshold_words(trigger, catalogue, n)}"
                        for n, _ in trigger.thresholds)
-    scale = band_scale(trigger, catalogue, unit, values,
-                       (metric.low, metric.high) if metric is not None
-                       and trigger.aggregate != "count_over" else None)
+    if trigger.aggregate == "count_over":  # a count of sites: from none to all of them
+        limits: tuple[float, float] | None = (0.0, float(len(trigger.sites or ())))
+    else:
+        limits = (metric.low, metric.high) if metric is not None else None
+    scale = band_scale(trigger, catalogue, unit, values, limits)
     pending = level.pending.line if level.pending is not None else None
     return TriggerView(key, "trigger-" + key.replace("/", "-").replace(".", "-"),
                        trigger_subject(trigger, catalogue), words, level, value, state, age,

@@ -170,7 +170,8 @@ def test_the_playlist_moves_between_pages(surge_run: SurgeRun, browser: Any) -> 
 
 
 def test_a_commander_declares_level_3_and_every_header_shows_it(surge_run: SurgeRun,
-                                                                browser: Any) -> None:
+                                                                browser: Any,
+                                                                artifacts: Path) -> None:
     name = user(surge_run, "gold-e2e", "commander")
     sign_in(browser, surge_run.url, name, PASSWORD)
     open_page(browser, surge_run.url, "strategic")
@@ -190,6 +191,7 @@ def test_a_commander_declares_level_3_and_every_header_shows_it(surge_run: Surge
                 "data-level")
             if calculated != "3":
                 assert "DIVERGES" in header, page
+            browser.save_screenshot(str(artifacts / f"{page}-declared.png"))
         assert console_errors(browser) == []
     finally:  # the demo goes on for the other tests as it was
         open_page(browser, surge_run.url, "strategic")
