@@ -138,8 +138,8 @@ def declared_badge(view: DeclaredView, *, size: str = "large",
         state = view.state
     else:
         style = _colours(view.colour, view.text_colour)
-        children = [prefix, html.Span(str(view.number), className="level-number"),
-                    html.Span("—", className="level-dash"),
+        dash = [html.Span("—", className="level-dash")] if size == "large" else []
+        children = [prefix, html.Span(str(view.number), className="level-number"), *dash,
                     html.Span(view.name, className="level-name")]
         state = "live"
     return html.Div(children, id=dom_id, style=style,

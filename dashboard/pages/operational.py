@@ -52,7 +52,9 @@ def column_defs(table: SiteTable, wall: bool) -> list[dict[str, Any]]:
                      "valueFormatter": {"function": f"params.data.{c.field}_text"},
                      "cellClass": {"function": f"'state-' + params.data.{c.field}_state"}})
     cols.append({"field": "age", "headerName": "Oldest figure", "minWidth": 160, "flex": 1,
-                 "sortable": False})
+                 "sortable": False, "filter": False})
+    if wall:  # a wall screen is read, not used: no sorting or filter menus on it
+        cols = [{**c, "filter": False, "sortable": False} for c in cols]
     return cols
 
 
@@ -64,7 +66,8 @@ def grid(kind: str, heading: str, wall: bool) -> html.Section:
             id=grid_id(kind), columnDefs=[],
             rowData=[], getRowId="params.data.code",
             defaultColDef={"sortable": not wall, "filter": not wall, "resizable": True,
-                           "floatingFilter": False, "suppressMovable": True},
+                           "floatingFilter": False, "suppressMovable": True,
+                           "wrapHeaderText": True, "autoHeaderHeight": True},
             dashGridOptions={"theme": _THEME, "domLayout": "autoHeight",
                              "animateRows": False, "suppressCellFocus": True,
                              "headerHeight": 34, "rowHeight": 34 if wall else 32},

@@ -120,8 +120,10 @@ def render(view: StrategicView, wall: bool) -> dict[str, Any]:
             *([html.Div(f"“{declared.reason}”", className="big-reason")]
               if declared.reason else []),
         ]),
+        # (a divergence has the header's banner, on every page; here, what else to know)
         *([html.Div(declared.flag, className=flag_class, id="strategic-flag")]
-          if declared.flag and declared.number is not None else []),
+          if declared.flag and declared.number is not None and not declared.diverges
+          else []),
     ])
     figures = [figure_tile(h.label, h.dom_id, h.reading) for h in view.headlines]
     drivers = [html.Div(className="driver" + (" driver-on" if d.drives else ""), children=[
