@@ -109,13 +109,13 @@ def write(store: Store, *samples: tuple[str, str, float, float]) -> None:
 # --- the page ---------------------------------------------------------------------------
 
 
-def test_get_slash_serves_the_app_and_the_overview_layout(app: Dash) -> None:
+def test_the_app_is_served_and_the_overview_has_its_layout(app: Dash) -> None:
     client = app.server.test_client()
     index = client.get("/")
     assert index.status_code == 200
     assert b"watchdog.js" in index.data and b"surge.css" in index.data  # assets/ is served
     assert client.get("/_dash-layout").status_code == 200
-    page = call(app, "_pages_location", "/", [])
+    page = call(app, "_pages_location", "/overview", [])
     assert page["_pages_store"]["data"]["title"] == "Surge — Overview"
     layout = page["_pages_content"]["children"]
     assert by_id(layout, "overview-interval")["props"]["interval"] == 5000
@@ -329,7 +329,8 @@ def test_refresh_shows_the_calculated_levels(app: Dash, store: Store,
     bar = text(status)
     assert f"Trust level, calculated (advice) · since {hhmm}" in bar
     assert "Set by 999 call handling" in bar
-    assert "declared" not in bar.lower()
+    # no level has been declared: said as such, never shown as if one had
+    assert "no level declared" in bar.lower()
 
     assert badge(panels, "level-call_handling")[:3] == ("3", "false", "live")
     call_handling = text(by_id(panels, "panel-call_handling"))
