@@ -22,7 +22,8 @@ def panel_values(driver: webdriver.Chrome, function: str) -> list[str]:
 
 def test_the_overview_shows_live_values_for_every_function(surge_run, browser) -> None:
     browser.delete_all_cookies()
-    browser.get(surge_run.screen_url)  # signs in as the demo wall screen, then the overview
+    browser.get(surge_run.screen_url)  # signs in as the demo wall screen
+    browser.get(surge_run.url + "overview")
     assert "Surge" in browser.title
 
     def every_panel_has_numbers(driver) -> bool:
