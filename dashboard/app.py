@@ -20,7 +20,7 @@ import dash
 import flask
 from dash import Dash
 
-from dashboard.auth import install_auth
+from dashboard.auth import finish_setup, install_auth
 from dashboard.components import runmode, watchdog
 from dashboard.context import EXTENSION, DashboardContext
 from surge.clock import Clock
@@ -36,8 +36,9 @@ ASSETS = HERE.parent / "assets"
 
 def create_app(settings: Settings | None = None, store: Store | None = None,
                clock: Clock | Callable[[], float] | None = None) -> Dash:
-    """A dashboard app; nothing contacts the store until a page refreshes. ``clock``: the
-    run's clock (`surge run`); None follows the clock the worker published in the store."""
+    """A dashboard app, set up whole before it serves anything (its first request finds
+    nothing left to do). ``clock``: the run's clock (`surge run`); None follows the clock
+    the worker published in the store (read once while setting up, if the store answers)."""
     if settings is None:
         context = DashboardContext.from_env(store, clock)
     else:
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         register = getattr(module, "register_callbacks", None)
         if register is not None:
             register(app, context)
+    finish_setup(app)  # complete before the first request, not by it
     return app
 
 

@@ -1,12 +1,18 @@
 """Role checks on the server: install_auth, the guard before every request, and headers.
 
     install_auth(server, context)  on the app's Flask server, called by create_app:
-        sessions                   signed cookies (dashboard/sessions.py)
+        sessions                   a cookie naming a session kept in the store
+                                   (dashboard/sessions.py)
         /login, /logout, /screen/  signing in and out, throttled (dashboard/login.py)
-        before_request guard       every other route needs a signed-in user or a live
-                                   screen (or SURGE_ANONYMOUS_VIEW for reading), and the role
-                                   that the page, the route or the Dash callback needs
-        after_request              security headers on every response
+        before_request guard       a body over SURGE_MAX_BODY is refused unread (413); a
+                                   callback from nobody is refused unread (401); every other
+                                   route needs a signed-in user or a live screen (or
+                                   SURGE_ANONYMOUS_VIEW for reading), and the role that the
+                                   page, the route or the Dash callback needs
+        after_request              security headers on every response: no-store on all but
+                                   static files, and a Content-Security-Policy
+    finish_setup(app)              Dash's first-request set-up, done before any request, and
+                                   the policy's hashes of Dash's inline scripts
     page roles                     each page declares who may open it where it registers:
                                    ``dash.register_page(__name__, ..., role="admin")``; the
                                    guard (page loads and Dash's page routing) and the
@@ -27,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -36,6 +43,7 @@ from urllib.parse import quote
 import dash
 import flask
 import flask_login
+import werkzeug.test
 from flask import g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
@@ -51,6 +59,7 @@ from dashboard.sessions import (
     actor,
     address,
     audit,
+    audit_repeated,
     check_timeouts,
     current_principal,
     load_principal,
@@ -60,6 +69,7 @@ from surge.auth import Actor, Via, allows, check_role
 from surge.auth.roles import ROLES
 
 __all__ = [
+    "finish_setup",
     "install_auth",
     "page_role",
     "pages_for",
@@ -72,6 +82,24 @@ __all__ = [
 ROLE_ATTR = "surge_role"
 PUBLIC = ("/login", "/logout", "/_favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/screen/")
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # may be cached
+CSP = "surge_csp"  # server.config key: the policy, made by finish_setup
+# Everything from this site only. Scripts: this site's files, and Dash's inline scripts by
+# their hashes (added by finish_setup). Styles: inline too, as dash-renderer and Dash's core
+# components add <style> elements of their own making (no hash can name them); a style can
+# change how a page looks, not run anything.
+POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "font-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
 ROUTER_OUTPUT = "_pages_content.children"  # Dash's page routing callback renders a page
 ROUTER_INPUT = "_pages_location"
 
@@ -226,6 +254,15 @@ def _needed_role(context: DashboardContext) -> str:
     return needed
 
 
+def _read_within_limit() -> None:
+    """Read a body sent without a Content-Length (chunked) now, up to the limit: 413 if
+    there is more (the rest is not read). Bodies with a length were checked by it."""
+    if request.content_length is None and "wsgi.input_terminated" in request.environ:
+        request.get_data()  # at most max_content_length bytes, kept for Dash
+        if request.stream.read(1):  # past the limit: raises RequestEntityTooLarge
+            flask.abort(413)
+
+
 def _target() -> str:
     """What a refused request asked for, for the audit trail (the caller chose it: cut short)."""
     body = request.get_json(silent=True) if request.is_json else None
@@ -236,21 +273,31 @@ def _target() -> str:
 
 def _guard() -> Response | None:
     path = request.path
-    if path in ("/login", "/logout"):
-        request.max_content_length = MAX_FORM
+    context = current()
+    # A body is never read past its limit: refused at once by its Content-Length, and cut
+    # off at the limit while read when it has none (chunked).
+    request.max_content_length = MAX_FORM if path in ("/login", "/logout") or \
+        path.startswith("/api/") else context.settings.max_body
+    if (request.content_length or 0) > request.max_content_length:
+        flask.abort(413)
     if _public(path):
         return None
-    context = current()
-    if path == "/_dash-update-component" and request.method == "POST" and not request.is_json:
+    callback = path == "/_dash-update-component"
+    if callback and request.method == "POST" and not request.is_json:
         return _json(400, "expected a JSON callback request")  # also stops cross-site forms
-    if path.startswith("/api/"):
-        request.max_content_length = MAX_FORM
     if getattr(session, "surge_rejected", False):
-        audit("session_rejected", Actor("(unknown)", "", address()),
-              reason="invalid or expired session cookie")
+        audit_repeated("session_rejected", Actor("(unknown)", "", address()),
+                       reason="invalid or expired session cookie")
         session["ended"] = "session_rejected"
     now = context.clock()
     check_timeouts(context.settings, now)
+    if callback and "_user_id" not in session and not context.settings.anonymous_view:
+        # nobody is signed in: refused before the body is read, let alone parsed
+        ended = session.get("ended")
+        if ended == REVOKED_MARK:
+            return _json(401, REVOKED, ended=ended)
+        return _json(401, "sign-in required", login="/login")
+    _read_within_limit()
     needed = g.surge_needed = _needed_role(context)
     who = current_principal()
     if who.is_authenticated:
@@ -270,7 +317,7 @@ def _guard() -> Response | None:
     if needed == "viewer" and context.settings.anonymous_view:
         return None
     if needed != "viewer" and _wants_json():  # (opening a page: sent to sign in, below)
-        audit("access_refused", actor(ANONYMOUS), needed=needed, target=_target())
+        audit_repeated("access_refused", actor(ANONYMOUS), needed=needed, target=_target())
     if _wants_json():
         return _json(401, "sign-in required", login="/login")
     if ended:
@@ -285,10 +332,42 @@ def _headers(response: flask.Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    headers.setdefault("Content-Security-Policy",
+                       flask.current_app.config.get(CSP) or _policy(()))
+    if not request.path.startswith(STATIC_PREFIXES):  # pages, callbacks, the API, errors
+        headers["Cache-Control"] = "no-store"
     if current().settings.https:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
+
+
+def _policy(script_hashes: tuple[str, ...]) -> str:
+    directives = {**POLICY, "script-src": " ".join([POLICY["script-src"], *script_hashes])}
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+# --- before the first request --------------------------------------------------------------
+
+_SETUP_LOCK = threading.Lock()  # one app's set-up at a time (Dash's page registry is shared)
+
+
+def finish_setup(app: dash.Dash) -> None:
+    """Run Dash's first-request set-up now (assets, the page router and its title callback,
+    the validation layout), so that it is complete before any request is served: done by
+    the first request, requests arriving at once could be served by a half-made app (500s,
+    pages without their scripts, a page-title callback missing for good). Then fix the
+    Content-Security-Policy, with the hashes of Dash's inline scripts."""
+    server = app.server
+    setup = [f for f in server.before_request_funcs.get(None, []) if f is not _guard]
+    # A request with no session and no cookie: nothing in a page's layout reads the store
+    # for it, and the cookie-signing key is not needed yet.
+    environ = werkzeug.test.EnvironBuilder(path="/").get_environ()
+    context = flask.ctx.RequestContext(server, environ,
+                                       session=server.session_interface.make_null_session(server))
+    with _SETUP_LOCK, context:
+        for step in setup:
+            step()
+    server.config[CSP] = _policy(tuple(app.csp_hashes()))
 
 
 # --- wiring ------------------------------------------------------------------------------
@@ -305,7 +384,7 @@ def install_auth(server: flask.Flask, context: DashboardContext) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.https,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max),
-        RATELIMIT_ENABLED=True,
+        MAX_CONTENT_LENGTH=settings.max_body,
     )
     server.session_interface = CookieSessions(settings)
     if settings.trusted_proxies:

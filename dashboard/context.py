@@ -10,6 +10,10 @@ by pages when they register callbacks; see dashboard/auth.py). One DashboardCont
 app, kept on the Flask server (``server.extensions["surge"]``), never in module globals,
 so each gunicorn worker has its own. Nothing here contacts Redis until a page asks for the
 store, and the store is created once, on first use.
+
+The web process's store gives up quickly (Store.for_web: 1 s to connect, 2 s for an answer,
+then no more asking for a moment), even when it shares a server with a worker that waits
+longer: a page must say within seconds that the store is not answering, not hang on.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class DashboardContext:
         self._run_clock = clock or Clock()
         self._clock_checked = 0.0
         self.settings_error = settings_error
-        self._store = store
+        self._store = store.for_web() if store is not None else None
         self._catalogue: Catalogue | None = None
         self._catalogue_error: ConfigError | None = None
         self._published_version: str | None = None
@@ -150,7 +154,8 @@ class DashboardContext:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self.settings, clock=_FollowedClock(self))
+                    self._store = open_store(self.settings,
+                                             clock=_FollowedClock(self)).for_web()
         return self._store
 
 

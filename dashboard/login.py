@@ -1,25 +1,29 @@
 """Signing in and out: the /login, /logout and /screen/<token> routes and their pages.
 
     GET/POST /login      the sign-in page (CSRF token in the session, 16 KB form)
-    POST /logout         signs out (CSRF-protected)
-    GET /screen/<token>  signs a browser in as a read-only wall screen
+    POST /logout         signs out, ending the session in the store (CSRF-protected)
+    GET /screen/<token>  signs a browser in as a read-only wall screen; never over a user's
+                         session (a link from another site cannot sign anyone out)
 
-Failed sign-ins are throttled with Flask-Limiter in the store, per user name and per
-address, and screen links (secrets) are kept out of the request logs. install_login is
-called by install_auth (dashboard/auth.py), which guards every other route.
+Failed sign-ins and failed screen links are throttled in the store, per address and per user
+name (surge.auth.throttle): a place is taken before the password is checked, so a burst gets
+no more checks than the limit, and only a few passwords are hashed at once in a process
+(argon2 takes 64 MB each); the rest are turned away at once. Refusals anyone can repeat are
+recorded once per address and window, with a count. Screen links (secrets) are kept out of
+the request logs. install_login is called by install_auth (dashboard/auth.py), which guards
+every other route.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from collections.abc import Callable
+import threading
 from typing import Any
 
 import flask
+import markupsafe
 from flask import request, session
-from flask_limiter import Limiter, RequestLimit
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
@@ -31,18 +35,20 @@ from dashboard.sessions import (
     actor,
     address,
     audit,
+    audit_repeated,
     csrf_ok,
     csrf_token,
     current_principal,
+    sign_out,
     start_session,
 )
-from surge import keys
-from surge.auth import Actor, Screens, Users
+from surge.auth import Actor, Screens, Throttle, Users
+from surge.auth.throttle import address_key, user_key
 from surge.auth.users import NAME
-from surge.context import store_url
 from surge.errors import StoreUnavailable
 
 __all__ = [
+    "BUSY",
     "ENDED",
     "FAILED",
     "MAX_FORM",
@@ -58,15 +64,17 @@ log = logging.getLogger(__name__)
 
 FAILED = "Sign-in failed: check the user name and password."
 THROTTLED = "Too many failed sign-ins: wait a minute, then try again."
+BUSY = "Sign-in is busy: try again in a moment."
 ENDED = "Your session has ended: please sign in again."
 FORM_EXPIRED = "The sign-in form had expired: please try again."
 STORE_DOWN = "Sign-in is not possible now: the data store cannot be reached. Try again shortly."
 REVOKED = "This screen link has been revoked or is not valid"
+LINKS_THROTTLED = "Too many screen links that were not valid: wait a minute, then try again."
 
 MAX_FORM = 16 * 1024  # bytes: a sign-in form is a few hundred
 MAX_NAME_FIELD = 256  # longer is not a user name (they are at most 64)
 MAX_PASSWORD_FIELD = 1024
-LIMITS_PREFIX = keys.LOGIN_LIMITS  # Flask-Limiter's counters in the store
+HASHING_AT_ONCE = 2  # password checks at once in one process; more get BUSY (503) at once
 
 
 # --- pages served outside Dash ----------------------------------------------------------
@@ -117,37 +125,74 @@ def _safe_next(raw: str | None) -> str:
 # --- the views ---------------------------------------------------------------------------
 
 
-def _login() -> Response:
-    context = current()
-    if request.method == "GET":
-        who = current_principal()
-        if who.is_authenticated:
-            return flask.redirect(_safe_next(request.args.get("next")))
-        if request.args.get("signed_out"):
-            return login_page(200, "You have signed out.", tone="ok")
-        ended = session.pop("ended", None)
-        return login_page(401, ENDED) if ended else login_page()
-    form = request.form
-    if not csrf_ok(form.get("csrf")):
-        audit("login_rejected", Actor("(not recorded)", "", address()),
-              reason="missing or wrong form token")
-        return login_page(400, FORM_EXPIRED)
-    name, password = form.get("username"), form.get("password")
-    if (name is None or password is None or len(name) > MAX_NAME_FIELD
-            or len(password) > MAX_PASSWORD_FIELD):
-        audit("login_rejected", Actor("(not recorded)", "", address()), reason="malformed form")
-        return login_page(400, FAILED)
-    name = name.strip()
-    try:
-        user = Users(context.store(), context.security_clock).authenticate(name, password,
-                                                                 address=address())
-    except StoreUnavailable as exc:
-        log.warning("sign-in refused: %s", exc)
-        return login_page(503, STORE_DOWN)
-    if user is None:
-        return login_page(401, FAILED)
-    start_session(Principal("user", user.name, user.role), context.security_clock(), epoch=user.epoch)
-    return flask.redirect(_safe_next(form.get("next")))
+class _SignIn:
+    """POST /login for one app: a place in the throttle, then a password check, a few at once."""
+
+    def __init__(self, context: DashboardContext) -> None:
+        self.context = context
+        self.hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
+
+    def __call__(self) -> Response:
+        if request.method == "GET":
+            return _login_form()
+        context = self.context
+        form = request.form  # at most MAX_FORM bytes (the guard): 413 past that
+        name = str(form.get("username") or "")
+        try:
+            throttle = Throttle(context.store(), context.settings.login_limit)
+            place = throttle.take((user_key(name), address_key(address())),
+                                  context.security_clock())
+        except StoreUnavailable as exc:
+            log.warning("sign-in refused: %s", exc)
+            return login_page(503, STORE_DOWN)
+        if not place.allowed:
+            who = name.strip() if NAME.fullmatch(name.strip()) else "(invalid user name)"
+            per = "for this user" if place.full == user_key(name) else "from this address"
+            audit_repeated("login_throttled", Actor(who, "", address()),
+                           reason=f"too many failed sign-ins {per}")
+            return login_page(429, THROTTLED)
+        # the place is kept for a failure: a bad form counts as one
+        if not csrf_ok(form.get("csrf")):
+            audit("login_rejected", Actor("(not recorded)", "", address()),
+                  reason="missing or wrong form token")
+            return login_page(400, FORM_EXPIRED)
+        password = form.get("password")
+        if (not name or password is None or len(name) > MAX_NAME_FIELD
+                or len(password) > MAX_PASSWORD_FIELD):
+            audit("login_rejected", Actor("(not recorded)", "", address()),
+                  reason="malformed form")
+            return login_page(400, FAILED)
+        if not self.hashing.acquire(blocking=False):
+            place.give_back()  # not tried: it does not count
+            answer = login_page(503, BUSY)
+            answer.headers["Retry-After"] = "1"
+            return answer
+        try:
+            user = Users(context.store(), context.security_clock).authenticate(
+                name.strip(), password, address=address())
+            if user is not None:
+                place.give_back()  # successful sign-ins are not counted
+                start_session(Principal("user", user.name, user.role),
+                              context.security_clock(), lasts=context.settings.session_max,
+                              epoch=user.epoch)
+        except StoreUnavailable as exc:
+            log.warning("sign-in refused: %s", exc)
+            return login_page(503, STORE_DOWN)
+        finally:
+            self.hashing.release()
+        if user is None:
+            return login_page(401, FAILED)
+        return flask.redirect(_safe_next(form.get("next")))
+
+
+def _login_form() -> Response:
+    who = current_principal()
+    if who.is_authenticated:
+        return flask.redirect(_safe_next(request.args.get("next")))
+    if request.args.get("signed_out"):
+        return login_page(200, "You have signed out.", tone="ok")
+    ended = session.pop("ended", None)
+    return login_page(401, ENDED) if ended else login_page()
 
 
 def _logout() -> Response:
@@ -157,80 +202,69 @@ def _logout() -> Response:
     who = current_principal()
     if who.is_authenticated:
         audit("logout", actor(who))
-    session.clear()
+    sign_out()
     return flask.redirect("/login?signed_out=1")
 
 
 def _screen(token: str) -> Response:
     context = current()
+    who = current_principal()
+    if who.kind == "user":  # never signed out by a link, whoever sent it
+        return _signed_in_as_user(who)
     try:
+        links = Throttle(context.store(), context.settings.login_limit)
+        place = links.take((address_key(address(), "screen-link"),), context.security_clock())
+        if not place.allowed:
+            audit_repeated("screen_link_throttled", Actor("(unknown screen)", "", address()),
+                           reason="too many screen links that were not valid from this address")
+            return page(429, "Wall screen", message=LINKS_THROTTLED)
         screen = Screens(context.store(), context.security_clock).resolve(token, address=address())
+        if screen is not None:
+            place.give_back()
+            signed_in = Principal("screen", screen.name, "viewer")
+            start_session(signed_in, context.security_clock(), lasts=None, token=token)
     except StoreUnavailable as exc:
         log.warning("screen sign-in refused: %s", exc)
         return page(503, "Wall screen", message=STORE_DOWN)
     if screen is None:
-        audit(REVOKED_MARK, Actor("(unknown screen)", "", address()),
-              reason="unknown or revoked screen link")
-        session.clear()
-        session["ended"] = REVOKED_MARK
+        audit_repeated(REVOKED_MARK, Actor("(unknown screen)", "", address()),
+                       reason="unknown or revoked screen link")
+        if not who.is_authenticated:  # a signed-in screen's session is left as it is
+            session.clear()
+            session["ended"] = REVOKED_MARK
         return revoked_page()
-    who = Principal("screen", screen.name, "viewer")
-    start_session(who, context.security_clock(), token=token)
-    audit("screen_signed_in", actor(who), screen=screen.name)
+    audit("screen_signed_in", actor(signed_in), screen=screen.name)
     return flask.redirect("/")
 
 
-def _throttled(per: str) -> Callable[[RequestLimit], flask.Response | None]:
-    def breach(_limit: RequestLimit) -> flask.Response | None:
-        try:
-            name = request.form.get("username", "")
-        except HTTPException:
-            name = ""
-        who = name if NAME.fullmatch(name) else "(invalid user name)"
-        audit("login_throttled", Actor(who, "", address()),
-              reason=f"too many failed sign-ins {per}")
-        return login_page(429, THROTTLED)
-
-    return breach
+def _signed_in_as_user(who: Principal) -> flask.Response:
+    """A screen link opened while signed in as a user: nothing changes; sign out first."""
+    response = page(409, "Wall screen link", page_id="screen-over-user",
+                    message=f"This browser is signed in as {who.name}. A wall-screen link "
+                            f"would sign {who.name} out, so it has not been used. To make "
+                            f"this browser a wall screen, sign out, then open the link again.",
+                    link=("/", "Stay signed in: back to the overview"))
+    form = markupsafe.Markup(
+        '<form method="post" action="/logout" class="auth-form">'
+        '<input type="hidden" name="csrf" value="{}">'
+        '<button type="submit" id="sign-out-first">Sign out {}</button></form>'
+    ).format(csrf_token(), who.name)
+    html = response.get_data(as_text=True).replace("</main>", form + "</main>", 1)
+    response.set_data(html)
+    return response
 
 
 def _too_large(exc: RequestEntityTooLarge) -> Any:
     if request.path == "/login":
-        audit("login_rejected", Actor("(not recorded)", "", address()),
-              reason="form too large")
+        audit_repeated("login_rejected", Actor("(not recorded)", "", address()),
+                       reason="form too large")
         return login_page(413, FAILED)
-    return exc
-
-
-def _address_key() -> str:
-    return "address:" + address()
-
-
-def _user_key() -> str:
-    """The submitted user name, hashed: it may be a password typed in the wrong box, and
-    the key is kept in Redis (for a minute) and named in Flask-Limiter's log."""
-    try:
-        name = request.form.get("username", "")
-    except HTTPException:  # too large: the view says so
-        name = ""
-    return "user:" + hashlib.sha256(name.strip().encode()).hexdigest()[:32]
-
-
-def _limiter_storage(context: DashboardContext) -> tuple[str, dict[str, Any]]:
-    """Flask-Limiter's storage: the store's own connection pool when the app was given a
-    store, else the store URL; in memory (one worker's count) when there is none yet."""
-    store = context.store_if_open()
-    if store is not None:
-        return "redis://", {"connection_pool": store.client.connection_pool,
-                            "key_prefix": LIMITS_PREFIX}
-    try:
-        url = store_url(context.settings)
-    except StoreUnavailable as exc:
-        log.warning("sign-in throttling is per process until the store is found: %s", exc)
-        return "memory://", {}
-    if url.startswith("unix://"):
-        url = "redis+unix://" + url.removeprefix("unix://")
-    return url, {"key_prefix": LIMITS_PREFIX}
+    answer = flask.jsonify({"error": "the request is too large"}) \
+        if request.path.startswith(("/_dash-", "/api/")) else flask.make_response(
+            "Request too large", 413)
+    answer.status_code = 413
+    answer.headers["Connection"] = "close"  # the rest of the body is not read
+    return answer
 
 
 def _redact_screen_links() -> None:
@@ -262,18 +296,7 @@ class _RedactScreenTokens(logging.Filter):
 def install_login(server: flask.Flask, context: DashboardContext) -> None:
     """The sign-in routes, throttled, and screen links redacted from the request logs."""
     _redact_screen_links()
-    uri, options = _limiter_storage(context)
-    limiter = Limiter(_address_key, app=server, storage_uri=uri, storage_options=options,
-                      strategy="moving-window", swallow_errors=True)
-
-    def failed(response: flask.Response) -> bool:
-        return response.status_code in (400, 401, 413)
-
-    login = _login
-    for key, per in ((_user_key, "for this user"), (_address_key, "from this address")):
-        login = limiter.limit(context.settings.login_limit, key_func=key, methods=["POST"],
-                              deduct_when=failed, on_breach=_throttled(per))(login)
-    server.add_url_rule("/login", "surge_login", login, methods=["GET", "POST"])
+    server.add_url_rule("/login", "surge_login", _SignIn(context), methods=["GET", "POST"])
     server.add_url_rule("/logout", "surge_logout", _logout, methods=["POST"])
     server.add_url_rule("/screen/<token>", "surge_screen", _screen)
     server.register_error_handler(RequestEntityTooLarge, _too_large)

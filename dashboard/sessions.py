@@ -1,10 +1,13 @@
-"""Signed-cookie sessions: who a request comes from, CSRF tokens, the secret key, timeouts.
+"""Sessions: who a request comes from, CSRF tokens, the secret key, timeouts.
 
-Sessions are Flask's signed cookies, managed by Flask-Login; nothing about a session is kept
-in process memory, so gunicorn workers share them. Every request re-checks the user (still
-there, not disabled, epoch unchanged) or the screen (not revoked) against the store, and the
-idle and absolute timeouts against the app's clock. A session that ends is on the audit
-trail. Users, screens and the audit trail are surge.auth's: this module only calls them.
+The browser holds Flask's signed cookie (managed by Flask-Login) with a session id; the
+store holds the session (surge.auth.sessions), so signing out, or an administrator, ends it
+on the server at once, and a copy of the cookie opens nothing afterwards. Nothing about a
+session is kept in process memory, so gunicorn workers share them. Every request re-checks
+the session, the user (still there, not disabled, epoch unchanged) or the screen (not
+revoked) against the store, and the idle and absolute timeouts against the app's clock. A
+session that ends is on the audit trail. Users, screens, sessions and the audit trail are
+surge.auth's: this module only calls them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from dashboard.context import current
-from surge.auth import Actor, Screens, Users, record
+from surge.auth import Actor, Screens, Sessions, Users, record, record_repeated
 from surge.auth.roles import ROLES
 from surge.errors import StoreUnavailable, SurgeError
 from surge.settings import Settings
@@ -37,6 +40,7 @@ __all__ = [
     "actor",
     "address",
     "audit",
+    "audit_repeated",
     "check_timeouts",
     "csrf_ok",
     "csrf_token",
@@ -44,6 +48,7 @@ __all__ = [
     "end_session",
     "load_principal",
     "load_secret_key",
+    "sign_out",
     "start_session",
     "touch",
 ]
@@ -53,7 +58,7 @@ log = logging.getLogger(__name__)
 SEEN_EVERY = 60.0  # seconds: the last-activity time in the cookie moves at most this often
 COOKIE = "surge_session"
 _AUTH_KEYS = ("_user_id", "_fresh", "_id", "kind", "role", "epoch", "token", "login_at",
-              "seen_at")
+              "seen_at", "sid")
 REVOKED_MARK = "screen_revoked_refused"
 
 
@@ -203,6 +208,32 @@ def audit(action: str, who: Actor, **details: Any) -> None:
         log.warning("audit entry %s for %s not recorded: %s", action, who.user, exc)
 
 
+def audit_repeated(action: str, who: Actor, **details: Any) -> None:
+    """Record a refusal anyone can repeat at will: the first from an address in a window,
+    then one count (surge.auth.audit.record_repeated); a store that is down is logged."""
+    try:
+        record_repeated(current().store(), action, who, now=current().security_clock(),
+                        **details)
+    except StoreUnavailable as exc:
+        log.warning("audit entry %s for %s not recorded: %s", action, who.user, exc)
+
+
+def _sessions() -> Sessions:
+    context = current()
+    return Sessions(context.store(), context.security_clock)
+
+
+def _end_on_server() -> None:
+    """Delete this browser's session from the store (if the store can be reached)."""
+    kind, _, name = str(session.get("_user_id", "")).partition(":")
+    sid = session.get("sid")
+    if kind in ("user", "screen") and isinstance(sid, str):
+        try:
+            _sessions().end(sid, kind, name)
+        except StoreUnavailable as exc:  # it expires by itself (a user's), or is ended later
+            log.warning("session of %s not ended in the store: %s", name, exc)
+
+
 def _session_actor() -> Actor:
     kind, _, name = str(session.get("_user_id", "")).partition(":")
     label = f"screen:{name}" if kind == "screen" else name or "(unknown)"
@@ -216,17 +247,29 @@ def _clear_auth() -> None:
 
 
 def end_session(action: str, **details: Any) -> None:
-    """End the signed-in session now, on the record; the next page says why."""
+    """End the signed-in session now, in the store and on the record; the next page says
+    why."""
     audit(action, _session_actor(), **details)
+    _end_on_server()
     _clear_auth()
     session["ended"] = action
 
 
-def start_session(who: Principal, now: float, **fields: Any) -> None:
+def sign_out() -> None:
+    """End this browser's session in the store and forget it."""
+    _end_on_server()
+    session.clear()
+
+
+def start_session(who: Principal, now: float, *, lasts: float | None, **fields: Any) -> None:
+    """Sign this browser in as ``who``: a session in the store (``lasts`` seconds, or until
+    ended) and its id in the cookie. StoreUnavailable if the store cannot record it."""
+    sid = _sessions().start(who.kind, who.name, address=address(), lasts=lasts)
+    _end_on_server()  # a screen signing in again: its old session ends
     session.clear()  # nothing from before signing in is carried over, not even the CSRF token
     flask_login.login_user(who)
     session.permanent = True
-    session.update(kind=who.kind, role=who.role, login_at=now, seen_at=now,
+    session.update(kind=who.kind, role=who.role, login_at=now, seen_at=now, sid=sid,
                    csrf=secrets.token_urlsafe(32), **fields)
 
 
@@ -266,6 +309,7 @@ def load_principal(user_id: str) -> Principal | None:
     """Flask-Login's user loader: the user or screen in the session, if still valid."""
     context = current()
     kind, _, name = user_id.partition(":")
+    sid = str(session.get("sid", ""))
     try:
         if kind == "user":
             user = Users(context.store(), context.security_clock).get(name)
@@ -273,6 +317,8 @@ def load_principal(user_id: str) -> Principal | None:
                 g.surge_ended = ("session_ended", {"reason": "user disabled"})
             elif user.epoch != session.get("epoch"):
                 g.surge_ended = ("session_ended", {"reason": "password, role or status changed"})
+            elif not _sessions().check(sid, "user", name, address=address()):
+                g.surge_ended = ("session_ended", {"reason": "signed out or ended on the server"})
             else:
                 return Principal("user", user.name, user.role)
             return None
@@ -283,6 +329,9 @@ def load_principal(user_id: str) -> Principal | None:
                 str(session.get("token", "")), address=address())
             if screen is None or screen.name != name:
                 g.surge_ended = (REVOKED_MARK, {"screen": name})
+                return None
+            if not _sessions().check(sid, "screen", name, address=address()):
+                g.surge_ended = ("session_ended", {"reason": "ended on the server"})
                 return None
             return Principal("screen", name, "viewer")
     except StoreUnavailable:

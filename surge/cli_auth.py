@@ -1,7 +1,8 @@
 """The ``surge users``, ``surge screens`` and ``surge audit`` commands.
 
 Each change is made as the local operator, the admin ``cli:{os user}`` from address
-``local`` (surge/cli_base.py), and audited.
+``local`` (surge/cli_base.py), and audited. ``surge users sessions NAME`` and ``surge
+screens sessions NAME`` list who is signed in, and end it with ``--end``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from surge.auth import Screens, Users, audit_events, screen_url
+from surge.auth import Screens, Sessions, Users, audit_events, screen_url
 from surge.auth.users import check_password
 from surge.cli_base import (
     base_url,
@@ -134,6 +135,19 @@ def users_reset_password(name: str, password_stdin: bool, **options: Any) -> Non
     click.echo(f"Password of {name} changed; their sessions have ended.")
 
 
+@users.command("sessions")
+@click.argument("name")
+@click.option("--end", is_flag=True, help="End them all now (recorded on the audit trail).")
+@json_option
+@store_options
+@friendly_errors
+def users_sessions(name: str, end: bool, as_json: bool, **options: Any) -> None:
+    """A user's signed-in sessions: when each began, when and from where it was last seen."""
+    store = _open(options)
+    Users(store).require(name)
+    _sessions(store, "user", name, end, as_json)
+
+
 @main.group()
 def screens() -> None:
     """Wall screens: read-only dashboards signed in by a secret URL."""
@@ -191,6 +205,22 @@ def screens_revoke(name: str, **options: Any) -> None:
                else f"Revoked screen {name!r}.")
 
 
+@screens.command("sessions")
+@click.argument("name")
+@click.option("--end", is_flag=True, help="End them all now (recorded on the audit trail); "
+              "the screen link still works: `surge screens revoke` stops it.")
+@json_option
+@store_options
+@friendly_errors
+def screens_sessions(name: str, end: bool, as_json: bool, **options: Any) -> None:
+    """A wall screen's signed-in sessions (a browser each): when each began, when and from
+    where it was last seen."""
+    store = _open(options)
+    if Screens(store).get(name) is None:
+        raise SurgeError(f"unknown screen {name!r}; `surge screens list` shows them")
+    _sessions(store, "screen", name, end, as_json)
+
+
 @main.command()
 @click.option("--from", "start", help="From: ISO time (UTC unless it has an offset), a date, "
               "or a duration ago such as 7d.")
@@ -230,6 +260,32 @@ def audit(start: str | None, end: str | None, user: str | None, as_json: bool,
 
 def _open(options: dict[str, Any]) -> Store:
     return open_checked_store(_settings(**options))
+
+
+def _sessions(store: Store, kind: str, name: str, end: bool, as_json: bool) -> None:
+    """List the sessions of a user or screen, or (``end``) end them, audited."""
+    sessions = Sessions(store)
+    live = sessions.list(kind, name)
+    if end:
+        ended = sessions.end_all(kind, name, by=local_operator())
+        if as_json:
+            click.echo(json.dumps({"ended": ended}))
+        else:
+            click.echo(f"Ended {ended} session{'s' if ended != 1 else ''} of {name}."
+                       if ended else f"{name} has no sessions; nothing changed.")
+        return
+    if as_json:
+        click.echo(json.dumps([{"session": s.ref, "who": s.who, "kind": s.kind,
+                                "created": utc_iso(s.created), "last_seen": utc_iso(s.last_seen),
+                                "address": s.address} for s in live], indent=2))
+        return
+    if not live:
+        click.echo(f"{name} has no sessions.")
+        return
+    click.echo(f"{'session':<14} {'who':<28} {'began (UK)':<20} {'last seen (UK)':<20} address")
+    for s in live:
+        click.echo(f"{s.ref:<14} {s.who:<28} {_uk(s.created):<20} {_uk(s.last_seen):<20} "
+                   f"{s.address}")
 
 
 def _password(name: str, from_stdin: bool) -> str:

@@ -44,15 +44,26 @@
 |   (seen_level, seen_since), which surge.declarations.trust_status brings up to date         |
 | surge:checklist:{protocol}          | hash   | surge.actions      | kept: a few fields per episode |
 |   field "{episode since}|{level}|{action id}" -> JSON confirmation: by, role, via, at, note |
+| surge:session:{sha256 hex}          | hash   | surge.auth.sessions | until signed out or ended; a   |
+|   user's expires SURGE_SESSION_MAX after sign-in. kind, name, created, last_seen, address;  |
+|   keyed by the sha256 of the id in the browser's cookie, never the id itself               |
+| surge:sessions:{kind}:{name}        | set    | surge.auth.sessions | the session digests of one user |
+|   or screen; members whose session has gone are dropped when listed or added to            |
+| surge:login-limit:{what}:{who}      | zset   | surge.auth.throttle | failed sign-ins and screen    |
+|   links in the last window (member: attempt id, score: time); expires with the window      |
+| surge:audit-repeats                 | zset   | surge.auth.audit   | open repeat counts, by window start |
+| surge:audit-repeat:{action}:{address} | hash | surge.auth.audit   | one open count of a refusal    |
+|   repeated from one address: start, last, count, entry (JSON); recorded and deleted when   |
+|   its window has closed                                                                    |
 
 Audit entries are events of kind "audit" in surge:events (surge.auth.audit), so they are kept
 with the timeline and nothing edits or deletes them.
-| surge:login-limit:*                 | string | Flask-Limiter      | failed sign-in counters; expire |
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AUDIT_REPEATS",
     "BATCHES",
     "CLOCK",
     "DAY_MS",
@@ -74,13 +85,17 @@ __all__ = [
     "USERS",
     "WORKER",
     "WORKERS",
+    "audit_repeat",
     "checklist",
     "chunk",
     "feed",
     "is_account_key",
+    "login_limit",
     "screen",
     "screen_token",
     "series_field",
+    "session",
+    "sessions_of",
     "split_series_field",
     "token",
     "token_hash",
@@ -108,6 +123,7 @@ USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
 TOKENS = PREFIX + "tokens"
 DECLARATION = PREFIX + "declaration"
+AUDIT_REPEATS = PREFIX + "audit-repeats"
 DAY_MS = 86_400_000
 
 
@@ -149,6 +165,27 @@ def screen(name: str) -> str:
 def screen_token(digest: str) -> str:
     """The key mapping a screen token's sha256 (hex) to the screen's name."""
     return f"{PREFIX}screen-token:{digest}"
+
+
+def session(digest: str) -> str:
+    """The key of one signed-in session, by the sha256 (hex) of its id."""
+    return f"{PREFIX}session:{digest}"
+
+
+def sessions_of(kind: str, name: str) -> str:
+    """The set of session digests of one user (kind "user") or wall screen ("screen")."""
+    return f"{PREFIX}sessions:{kind}:{name}"
+
+
+def login_limit(what: str, who: str) -> str:
+    """Recent failed attempts of one kind ("address", "user", "screen-link") by one caller."""
+    return f"{LOGIN_LIMITS}:{what}:{who}"
+
+
+def audit_repeat(action: str, address: str) -> str:
+    """The open count of one refusal repeated from one address."""
+    return f"{PREFIX}audit-repeat:{action}:{address}"
+
 
 def token(name: str) -> str:
     """The key of one API token's record (never the token itself)."""

@@ -741,6 +741,214 @@ class Store:
     def _decoded(raw: Mapping[bytes, bytes]) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
+    # --- signed-in sessions: surge.auth.sessions' records -------------------------------
+
+    def create_session(self, digest: str, kind: str, name: str, fields: Mapping[str, str],
+                       ttl: float | None) -> None:
+        """Record a session and add it to its owner's set, together; it expires by itself
+        after ``ttl`` seconds (None: it lasts until ended). Sessions of the owner that have
+        expired are dropped from the set."""
+        owner = keys.sessions_of(kind, name)
+        self.owner_sessions(kind, name)  # drops the expired
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.session(digest), mapping=dict(fields))  # type: ignore[arg-type]
+        if ttl is not None:
+            pipe.expire(keys.session(digest), max(math.ceil(ttl), 1))
+        pipe.sadd(owner, digest)
+        self._call(pipe.execute)
+
+    def session_record(self, digest: str) -> dict[str, str]:
+        """The session's fields, or {} when it has ended (or never was)."""
+        return self._decoded(self._call(self.client.hgetall, keys.session(digest)))
+
+    def touch_session(self, digest: str, fields: Mapping[str, str]) -> bool:
+        """Set some fields of a session that still exists; False (nothing written) if not."""
+        key = keys.session(digest)
+
+        def touch(pipe: Any) -> bool:
+            if not pipe.exists(key):
+                pipe.multi()
+                return False
+            pipe.multi()
+            pipe.hset(key, mapping=dict(fields))
+            return True
+
+        return bool(self._call(self.client.transaction, touch, key, value_from_callable=True))
+
+    def owner_sessions(self, kind: str, name: str) -> dict[str, dict[str, str]]:
+        """Every live session of one user or screen: digest -> fields, oldest first."""
+        owner = keys.sessions_of(kind, name)
+        digests = sorted(d.decode() for d in self._call(self.client.smembers, owner))
+        pipe = self.client.pipeline(transaction=False)
+        for digest in digests:
+            pipe.hgetall(keys.session(digest))
+        rows = self._call(pipe.execute) if digests else []
+        gone = [d for d, row in zip(digests, rows, strict=True) if not row]
+        if gone:
+            self._call(self.client.srem, owner, *gone)
+        live = {d: self._decoded(row) for d, row in zip(digests, rows, strict=True) if row}
+        return dict(sorted(live.items(), key=lambda kv: float(kv[1].get("created", 0))))
+
+    def end_session(self, digest: str, kind: str, name: str) -> bool:
+        """End one session now; False if it had already ended."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.session(digest))
+        pipe.srem(keys.sessions_of(kind, name), digest)
+        deleted, _ = self._call(pipe.execute)
+        return bool(deleted)
+
+    def end_sessions(self, kind: str, name: str) -> int:
+        """End every session of one user or screen now; how many were live."""
+        owner = keys.sessions_of(kind, name)
+
+        def end_all(pipe: Any) -> None:
+            digests = [d.decode() for d in pipe.smembers(owner)]
+            pipe.multi()
+            for digest in digests:
+                pipe.delete(keys.session(digest))
+            pipe.delete(owner)
+
+        done = self._call(self.client.transaction, end_all, owner)
+        return sum(int(n) for n in done[:-1])
+
+    # --- throttles and repeated refusals: surge.auth's counts -------------------------
+    # Scripts, so that a count is checked and taken in one step: a burst of requests at
+    # once gets exactly the limit, never more.
+
+    _TAKE_ATTEMPT = """
+    local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    for i, key in ipairs(KEYS) do
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+        if redis.call('ZCARD', key) >= limit then return i end
+    end
+    for _, key in ipairs(KEYS) do
+        redis.call('ZADD', key, now, ARGV[4])
+        redis.call('PEXPIRE', key, math.ceil(window * 1000))
+    end
+    return 0
+    """
+
+    def take_attempt(self, limit_keys: Sequence[str], *, limit: int, window: float, now: float,
+                     attempt: str) -> str | None:
+        """Count ``attempt`` against every key if each has had fewer than ``limit`` attempts
+        in the ``window`` seconds before ``now`` (None); else the first key that is full,
+        and nothing is counted."""
+        limit_keys = list(limit_keys)
+        script = self.client.register_script(self._TAKE_ATTEMPT)
+        full = int(self._call(script, keys=limit_keys,
+                              args=[repr(float(now)), repr(float(window)), limit, attempt]))
+        return limit_keys[full - 1] if full else None
+
+    def give_back_attempt(self, limit_keys: Sequence[str], attempt: str) -> None:
+        """Uncount an attempt (it succeeded, or was never tried)."""
+        pipe = self.client.pipeline(transaction=True)
+        for key in limit_keys:
+            pipe.zrem(key, attempt)
+        self._call(pipe.execute)
+
+    _NOTE_REPEAT = """
+    local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local start = redis.call('HGET', KEYS[1], 'start')
+    if start and now - tonumber(start) < window then
+        redis.call('HINCRBY', KEYS[1], 'count', 1)
+        redis.call('HSET', KEYS[1], 'last', ARGV[1])
+        return {0}
+    end
+    local closed = {}
+    if start then closed = redis.call('HGETALL', KEYS[1]) end
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'start', ARGV[1], 'last', ARGV[1], 'count', 0,
+               'entry', ARGV[3])
+    redis.call('ZADD', KEYS[2], now, KEYS[1])
+    return {1, closed}
+    """
+
+    def note_repeat(self, key: str, *, now: float, window: float,
+                    entry: str) -> tuple[bool, dict[str, str] | None]:
+        """Note one occurrence of a repeatable refusal (``key``: what, from where). Returns
+        whether it opens a new window (to be recorded now, ``entry`` kept for the count),
+        and the window it closed, if one (its start, last, count of repeats and entry)."""
+        script = self.client.register_script(self._NOTE_REPEAT)
+        answer = self._call(script, keys=[key, keys.AUDIT_REPEATS],
+                            args=[repr(float(now)), repr(float(window)), entry])
+        if not answer[0]:
+            return False, None
+        flat = answer[1] if len(answer) > 1 else []
+        closed = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        return True, closed or None
+
+    _TAKE_CLOSED = """
+    local out = {}
+    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,
+                           tonumber(ARGV[2]))
+    for _, key in ipairs(due) do
+        local row = redis.call('HGETALL', key)
+        redis.call('DEL', key)
+        redis.call('ZREM', KEYS[1], key)
+        if #row > 0 then table.insert(out, row) end
+    end
+    return out
+    """
+
+    def take_closed_repeats(self, opened_before: float, limit: int = 1000) -> list[dict[str, str]]:
+        """Remove and return the repeat counts whose window opened at or before
+        ``opened_before`` (their start, last, count and entry)."""
+        script = self.client.register_script(self._TAKE_CLOSED)
+        rows = self._call(script, keys=[keys.AUDIT_REPEATS],
+                          args=[repr(float(opened_before)), limit])
+        return [{row[i].decode(): row[i + 1].decode() for i in range(0, len(row), 2)}
+                for row in rows]
+
+    # --- a web process's view of the store --------------------------------------------
+
+    def for_web(self, *, connect_timeout: float = 1.0, read_timeout: float = 2.0) -> Store:
+        """This store on connections of its own that give up quickly, for a web process:
+        ``connect_timeout`` seconds to connect, ``read_timeout`` for each answer. A call that
+        times out is not repeated, and for ``read_timeout / 2`` seconds after it every call
+        fails at once, so one page asking several things of a frozen store says within a
+        few seconds that it is unreachable (a dropped connection is tried once more)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        class GiveUpQuickly(Retry):
+            """One try (one more after a dropped connection); after a failure, none for a
+            while. Shared by every connection of the pool (copies are the same object)."""
+
+            def __init__(self, pause: float) -> None:
+                super().__init__(NoBackoff(), 1)
+                self.pause = pause
+                self.failed_at = -math.inf
+
+            def __deepcopy__(self, memo: Any) -> GiveUpQuickly:
+                return self
+
+            def call_with_retry(self, do: Callable[[], Any], fail: Callable[..., Any],
+                                is_retryable: Any = None, with_failure_count: bool = False) -> Any:
+                if time.monotonic() - self.failed_at < self.pause:
+                    raise redis.ConnectionError("it did not answer just now")
+                for tries in (1, 2):
+                    try:
+                        return do()
+                    except (redis.ConnectionError, redis.TimeoutError) as error:
+                        if with_failure_count:
+                            fail(error, tries)
+                        else:
+                            fail(error)
+                        if tries == 2 or isinstance(error, redis.TimeoutError):
+                            self.failed_at = time.monotonic()
+                            raise
+                raise AssertionError("unreachable")
+
+        pool = self.client.connection_pool
+        options = {k: v for k, v in pool.connection_kwargs.items()
+                   if not k.startswith("orig_")
+                   and k not in ("maint_notifications_pool_handler", "himport_registry")}
+        options.update(socket_connect_timeout=connect_timeout, socket_timeout=read_timeout,
+                       retry=GiveUpQuickly(read_timeout / 2))
+        client = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **options))
+        return Store(client, retention=self.retention, clock=self.clock, where=self.where)
+
     # --- the declared level, the action checklist and API tokens ----------------------
 
     def declaration(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Only the token's sha256 is stored, so a copy of the database cannot open a screen. A screen
 signs in with the viewer role and does not expire with the idle timeout; revoking it deletes
-its token, so the next request that presents the token gets None from ``resolve``.
+its token, so the next request that presents the token gets None from ``resolve``, and ends
+its sessions in the store (surge.auth.sessions) at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from surge.auth.audit import Actor, record
+from surge.auth.sessions import Sessions
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
 from surge.store import Store
@@ -79,6 +81,7 @@ class Screens:
         now = self.clock()
         self.store.revoke_screen(name, {"revoked": "1", "revoked_at": f"{now:.3f}"},
                                  row["token_sha256"])
+        Sessions(self.store).end_all("screen", name)
         record(self.store, "screen_revoked", by, at=now, screen=name)
         return _screen(name, self.store.screen_record(name))
 

@@ -1,8 +1,9 @@
 """Users who sign in to the dashboard: kept in Redis, passwords hashed with argon2id.
 
 A user is never deleted, only disabled, so the audit trail always names someone who
-existed. ``epoch`` goes up whenever a password is reset, a user is disabled or their role
-changes: a session remembers the epoch it began in and ends when the epoch moves on.
+existed. Disabling a user, changing their role or resetting their password ends their
+sessions in the store at once (surge.auth.sessions), and moves their ``epoch`` on: a session
+also remembers the epoch it began in and ends when the epoch moves on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argon2
 
 from surge.auth.audit import Actor, record
 from surge.auth.roles import check_role
+from surge.auth.sessions import Sessions
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
 from surge.store import Store
@@ -119,6 +121,7 @@ class Users:
             return user
         now = self.clock()
         self.store.update_user(name, {"role": role}, new_epoch=True)
+        Sessions(self.store).end_all("user", name)
         record(self.store, "user_role_changed", by, at=now, target=name, old_role=user.role,
                new_role=role)
         return self.require(name)
@@ -130,6 +133,7 @@ class Users:
         now = self.clock()
         self.store.update_user(name, {"disabled": "1", "disabled_at": f"{now:.3f}"},
                                new_epoch=True)
+        Sessions(self.store).end_all("user", name)
         record(self.store, "user_disabled", by, at=now, target=name)
         return self.require(name)
 
@@ -148,6 +152,7 @@ class Users:
         now = self.clock()
         self.store.update_user(name, {"hash": self.hasher.hash(password),
                                       "password_changed": f"{now:.3f}"}, new_epoch=True)
+        Sessions(self.store).end_all("user", name)
         record(self.store, "password_reset", by, at=now, target=name)
         return self.require(name)
 

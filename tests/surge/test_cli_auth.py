@@ -231,3 +231,43 @@ def test_the_local_operator_acts_as_admin_via_the_cli(store, redis_url) -> None:
     assert [(e["action"], e["user"], e["role"], e["address"], e["via"]) for e in entries] == [
         ("user_added", cli_actor(), "admin", "local", "cli"),
         ("screen_added", cli_actor(), "admin", "local", "cli")]
+
+
+def test_a_users_and_a_screens_sessions_are_listed_and_ended(store, redis_url) -> None:
+    from surge.auth import Sessions
+
+    Users(store).add("alice", "commander", GOOD, by=_admin())
+    token = Screens(store).add("EOC wall", by=_admin())
+    sessions = Sessions(store)
+    desk = sessions.start("user", "alice", address="10.0.0.7", lasts=3600)
+    sessions.start("user", "alice", address="10.0.0.8", lasts=3600)
+    wall = sessions.start("screen", "EOC wall", address="10.1.1.1", lasts=None)
+
+    listed = invoke(redis_url, "users", "sessions", "alice", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert sorted((r["who"], r["kind"], r["address"]) for r in rows) == [
+        ("alice", "user", "10.0.0.7"), ("alice", "user", "10.0.0.8")]
+    assert set(rows[0]) == {"session", "who", "kind", "created", "last_seen", "address"}
+    assert desk not in listed.output and token not in listed.output
+    table = invoke(redis_url, "users", "sessions", "alice").output
+    assert re.search(r"alice\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S+ \S+\s+10\.0\.0\.7", table)
+    assert "screen:EOC wall" in invoke(redis_url, "screens", "sessions", "EOC wall").output
+
+    ended = invoke(redis_url, "users", "sessions", "alice", "--end")
+    assert ended.exit_code == 0 and "Ended 2 sessions of alice." in ended.output
+    assert not sessions.check(desk, "user", "alice", address="10.0.0.7")
+    assert "alice has no sessions." in invoke(redis_url, "users", "sessions", "alice").output
+    assert sessions.check(wall, "screen", "EOC wall", address="10.1.1.1")  # not a user's
+    assert "Ended 1 session of EOC wall." in invoke(
+        redis_url, "screens", "sessions", "EOC wall", "--end").output
+    assert not sessions.check(wall, "screen", "EOC wall", address="10.1.1.1")
+
+    audit = json.loads(invoke(redis_url, "audit", "--json").output)
+    assert [(e["action"], e["user"], e.get("target"), e.get("screen"), e["count"])
+            for e in audit if e["action"] == "sessions_ended"] == [
+        ("sessions_ended", cli_actor(), "alice", None, 2),
+        ("sessions_ended", cli_actor(), None, "EOC wall", 1)]
+    for args in (("users", "sessions", "nobody"), ("screens", "sessions", "Nowhere")):
+        refused = invoke(redis_url, *args)
+        assert refused.exit_code == 2 and "error: unknown" in refused.output
