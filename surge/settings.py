@@ -286,7 +286,7 @@ def _body_size(raw: str) -> int:
 
 
 def _rate_limit(raw: str) -> str:
-    """A Flask-Limiter rate such as "5/minute" or "10 per hour" (one limit)."""
+    """A rate (the ``limits`` package's notation) such as "5/minute" or "10 per hour"."""
     from limits import parse_many
 
     text = raw.strip()
