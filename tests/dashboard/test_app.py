@@ -23,8 +23,8 @@ from surge.catalogue import Catalogue
 from surge.samples import Sample
 from surge.settings import Settings
 from surge.store import Store
-from tests.dashboard.conftest import add_user, auth_settings, sign_in
 from tests.conftest import active_worker
+from tests.dashboard.conftest import add_user, auth_settings, sign_in
 
 RULES = Path(__file__).resolve().parents[2] / "surge_rules.yaml"
 NOW = time.time()  # real time: the store expires day chunks by the wall clock
