@@ -700,8 +700,25 @@ class Store:
     def create_screen(self, name: str, fields: Mapping[str, str], token_sha256: str) -> bool:
         """Create the screen and its token in one transaction, replacing a revoked screen of
         the same name; False (and nothing written) if a live screen has the name."""
-        key = keys.screen(name)
+        return self._create_secret_holder(keys.screen(name), keys.SCREENS,
+                                          keys.screen_token(token_sha256), name, fields)
 
+    def revoke_screen(self, name: str, fields: Mapping[str, str], token_sha256: str) -> None:
+        """Set the screen's revoked fields and delete its token, together."""
+        self._revoke_secret_holder(keys.screen(name), keys.screen_token(token_sha256), fields)
+
+    def update_screen(self, name: str, fields: Mapping[str, str]) -> None:
+        self._call(self.client.hset, keys.screen(name), mapping=dict(fields))
+
+    def screen_by_token(self, token_sha256: str) -> str | None:
+        """The name of the screen whose token has this sha256, if it is live."""
+        return self._holder_of(keys.screen_token(token_sha256))
+
+    # Wall screens and API tokens are both named holders of a secret: a hash of fields, a
+    # set of names, and a key from the secret's sha256 to the name while it is live.
+
+    def _create_secret_holder(self, key: str, names: str, secret_key: str, name: str,
+                              fields: Mapping[str, str]) -> bool:
         def create(pipe: Any) -> bool:
             if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
                 pipe.multi()
@@ -709,25 +726,20 @@ class Store:
             pipe.multi()
             pipe.delete(key)
             pipe.hset(key, mapping=dict(fields))
-            pipe.sadd(keys.SCREENS, name)
-            pipe.set(keys.screen_token(token_sha256), name)
+            pipe.sadd(names, name)
+            pipe.set(secret_key, name)
             return True
 
         return bool(self._call(self.client.transaction, create, key, value_from_callable=True))
 
-    def revoke_screen(self, name: str, fields: Mapping[str, str], token_sha256: str) -> None:
-        """Set the screen's revoked fields and delete its token, together."""
+    def _revoke_secret_holder(self, key: str, secret_key: str, fields: Mapping[str, str]) -> None:
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.screen(name), mapping=dict(fields))  # type: ignore[arg-type]
-        pipe.delete(keys.screen_token(token_sha256))
+        pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
+        pipe.delete(secret_key)
         self._call(pipe.execute)
 
-    def update_screen(self, name: str, fields: Mapping[str, str]) -> None:
-        self._call(self.client.hset, keys.screen(name), mapping=dict(fields))
-
-    def screen_by_token(self, token_sha256: str) -> str | None:
-        """The name of the screen whose token has this sha256, if it is live."""
-        name = self._call(self.client.get, keys.screen_token(token_sha256))
+    def _holder_of(self, secret_key: str) -> str | None:
+        name = self._call(self.client.get, secret_key)
         return name.decode() if name is not None else None
 
     def _records(self, names: list[str], key: Callable[[str], str]) -> dict[str, dict[str, str]]:
@@ -1026,35 +1038,19 @@ class Store:
     def create_token(self, name: str, fields: Mapping[str, str], token_sha256: str) -> bool:
         """Create the API token and its hash in one transaction, replacing a revoked token of
         the same name; False (and nothing written) if a live token has the name."""
-        key = keys.token(name)
-
-        def create(pipe: Any) -> bool:
-            if pipe.exists(key) and pipe.hget(key, "revoked") != b"1":
-                pipe.multi()
-                return False
-            pipe.multi()
-            pipe.delete(key)
-            pipe.hset(key, mapping=dict(fields))
-            pipe.sadd(keys.TOKENS, name)
-            pipe.set(keys.token_hash(token_sha256), name)
-            return True
-
-        return bool(self._call(self.client.transaction, create, key, value_from_callable=True))
+        return self._create_secret_holder(keys.token(name), keys.TOKENS,
+                                          keys.token_hash(token_sha256), name, fields)
 
     def revoke_token(self, name: str, fields: Mapping[str, str], token_sha256: str) -> None:
         """Set the API token's revoked fields and delete its hash, together."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.token(name), mapping=dict(fields))  # type: ignore[arg-type]
-        pipe.delete(keys.token_hash(token_sha256))
-        self._call(pipe.execute)
+        self._revoke_secret_holder(keys.token(name), keys.token_hash(token_sha256), fields)
 
     def update_token(self, name: str, fields: Mapping[str, str]) -> None:
         self._call(self.client.hset, keys.token(name), mapping=dict(fields))
 
     def token_by_hash(self, token_sha256: str) -> str | None:
         """The name of the API token whose sha256 this is, if it is live."""
-        name = self._call(self.client.get, keys.token_hash(token_sha256))
-        return name.decode() if name is not None else None
+        return self._holder_of(keys.token_hash(token_sha256))
 
     # --- plumbing ---------------------------------------------------------------------
 
