@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -30,10 +28,10 @@ from surge.cli_base import settings_from_options as _settings
 from surge.cli_rules import parse_time
 from surge.errors import SurgeError
 from surge.store import Store, utc_iso
+from surge.timefmt import uk_time
 
 __all__ = ["audit", "screens", "users"]
 
-UK = ZoneInfo("Europe/London")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 stdin_option = click.option("--password-stdin", is_flag=True,
                             help="Read the password from the first line of standard input "
@@ -300,6 +298,4 @@ def _password(name: str, from_stdin: bool) -> str:
 
 
 def _uk(ts: float | None, zone: bool = False) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UK).strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if zone else ""))
+    return "-" if ts is None else uk_time(ts, dated=True, zone=zone)
