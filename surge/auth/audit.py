@@ -66,7 +66,10 @@ def record(store: Store, action: str, actor: Actor, *, at: float | None = None,
            **details: Any) -> str:
     """Append one audit entry and return its event id; ``at`` defaults to the store's clock.
 
-    The entry is marked ``exercise`` when the store's clock is an exercise's."""
+    The entry is marked ``exercise`` when the store's clock is an exercise's. During an
+    exercise the entry takes the exercise's time whatever ``at`` says: callers time sign-ins
+    and account changes on real time (their security clock), but the timeline is one clock,
+    and a real time among exercise times would put every later event out of its time range."""
     leaked = _SECRET_FIELDS.intersection(details)
     if leaked:  # a programming error, caught by tests: secrets never enter the timeline
         raise ValueError(f"audit details must not carry secrets: {sorted(leaked)}")
@@ -75,7 +78,7 @@ def record(store: Store, action: str, actor: Actor, *, at: float | None = None,
         raise ValueError(f"audit details must not be named {sorted(clash)}")
     recorder = Recorder(store)
     return recorder.record(AuditEntry(
-        ts=recorder.now() if at is None else at, action=action, user=actor.name,
+        ts=recorder.now() if at is None or recorder.exercise else at, action=action, user=actor.name,
         role=actor.role, address=actor.address, via=actor.via, ok=ok_by_default(action),
         details=details)).id
 

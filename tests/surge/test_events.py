@@ -4,6 +4,7 @@ and unknown entries, and time-range reads that follow stream ids (against the re
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -275,3 +276,21 @@ def test_a_range_read_takes_only_the_range_from_a_long_stream(redis_client) -> N
     assert read <= MARGIN + 5 + Store.EVENT_PAGE
     nothing, read = store.reads(kinds=["feed_down"])  # no time range: every entry is read
     assert nothing == [] and read == n
+
+
+def test_audit_entries_during_an_exercise_keep_the_timeline_on_one_clock(store) -> None:
+    """Sign-ins are timed on real time; on the record they take the exercise's time, so
+    the exercise's events stay findable by time range."""
+    from surge.auth import Actor
+    from surge.auth.audit import record as audit_record
+    from surge.clock import Clock
+
+    clock = Clock.exercise(60, origin=time.time() - 86_400)  # an exercise started yesterday
+    store.clock = clock
+    audit_record(store, "user_added", Actor("cli:root", "admin", "local"), at=time.time(),
+                 target="alice")
+    Recorder(store, clock).record(FeedDown(ts=clock(), feed="sim-ae", function="ae",
+                                           error="outage"))
+    found = read_events(store, start=clock() - 60, end=clock() + 1)
+    assert [e.kind for e in found] == ["audit", "feed_down"]
+    assert all(e.exercise for e in found)
