@@ -18,16 +18,18 @@ from typing import Any
 
 import dash
 import flask
+import flask_compress
 from dash import Dash
 
 from dashboard.auth import finish_setup, install_auth
 from dashboard.components import runmode, watchdog
 from dashboard.context import EXTENSION, DashboardContext
+from dashboard.viewcache import install_timing
 from surge.clock import Clock
 from surge.settings import Settings
 from surge.store import Store
 
-__all__ = ["create_app", "server"]  # noqa: F822  (server: made on first access, below)
+__all__ = ["create_app", "install_compression", "server"]  # noqa: F822  (server: below)
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.server.extensions[EXTENSION] = context
     app.layout = functools.partial(runmode.frame, context, dash.page_container)
     install_auth(app.server, context)
+    install_compression(app.server)
+    install_timing(app.server)
     watchdog.register(app)
     runmode.register(app, context)
     for page in dash.page_registry.values():
@@ -63,6 +67,47 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             register(app, context)
     finish_setup(app)  # complete before the first request, not by it
     return app
+
+
+COMPRESS = "surge_compress"  # server.extensions: the Compress object (its cache: static files)
+ASSET_MAX_AGE = 86400  # s: /assets/ URLs carry their file's mtime, so a change is fetched
+
+
+class _StaticCompressed:
+    """flask-compress's cache: each static file compressed once per process (plotly.js is
+    4.8 MB: gzip at every first load of every screen would cost a second of CPU each)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._kept.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if not key.endswith(";"):  # (pages, callbacks and the API: never kept)
+            self._kept[key] = value
+
+    def keys(self) -> list[str]:
+        """What is kept: "br;/_dash-component-suites/..."."""
+        return list(self._kept)
+
+
+def _static_key(request: flask.Request) -> str:
+    static = request.path.startswith(("/_dash-component-suites/", "/assets/"))
+    return request.full_path if static else ""
+
+
+def install_compression(server: flask.Flask) -> None:
+    """Compress pages, callback responses and scripts (brotli, else gzip), and let browsers
+    keep static files: Dash's scripts are fingerprinted (kept a year), /assets/ a day."""
+    server.config.update(
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_BR_LEVEL=5,  # callback JSON: ~5x smaller at a fraction of a ms
+        COMPRESS_CACHE_BACKEND=_StaticCompressed,
+        COMPRESS_CACHE_KEY=_static_key,
+        SEND_FILE_MAX_AGE_DEFAULT=ASSET_MAX_AGE,
+    )
+    server.extensions[COMPRESS] = flask_compress.Compress(server)
 
 
 @functools.cache

@@ -5,7 +5,8 @@ published in the store, so that a web process under gunicorn shows exercise time
 exercise. The catalogue is the rules version in force (published by the worker): a reload
 reaches every web process within one refresh, without a restart.
 
-It also holds which role each state-changing callback needs (``callback_roles``, filled
+It also holds the views pages have built (dashboard/viewcache.py), shared by every screen,
+and which role each state-changing callback needs (``callback_roles``, filled
 by pages when they register callbacks; see dashboard/auth.py). One DashboardContext per
 app, kept on the Flask server (``server.extensions["surge"]``), never in module globals,
 so each gunicorn worker has its own. Nothing here contacts Redis until a page asks for the
@@ -26,6 +27,7 @@ from collections.abc import Callable
 
 import flask
 
+from dashboard.viewcache import ViewCache
 from surge.catalogue import Catalogue, load_catalogue
 from surge.clock import Clock
 from surge.context import open_store
@@ -62,6 +64,7 @@ class DashboardContext:
         self._lock = threading.Lock()
         # output component id prefix -> least role; callbacks not listed are read-only (viewer)
         self.callback_roles: dict[str, str] = {}
+        self.views = ViewCache()  # pages' views, built once per data change (viewcache.py)
         self._load_catalogue()
 
     @classmethod

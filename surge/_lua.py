@@ -181,3 +181,19 @@ for i = 1, #ARGV, 4 do
 end
 return ids
 """
+
+# KEYS = streams. Returns each stream's last-generated-id ('' when it does not exist): what a
+# web process compares to know whether anything was stored or recorded since it last looked.
+LAST_IDS = r"""
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = ''
+  if redis.call('EXISTS', key) == 1 then
+    local info = redis.call('XINFO', 'STREAM', key)
+    for j = 1, #info, 2 do
+      if info[j] == 'last-generated-id' then out[i] = info[j + 1] end
+    end
+  end
+end
+return out
+"""

@@ -142,6 +142,7 @@ class Store:
         self._range = client.register_script(_lua.RANGE)
         self._renew = client.register_script(_lua.RENEW_LEASE)
         self._release = client.register_script(_lua.RELEASE_LEASE)
+        self._last_ids = client.register_script(_lua.LAST_IDS)
 
     @classmethod
     def connect(cls, url: str, **kwargs: Any) -> Store:
@@ -593,6 +594,13 @@ class Store:
         pipe.delete(keys.CLOCK)
         pipe.hset(keys.CLOCK, mapping=dict(record))  # type: ignore[arg-type]
         self._call(pipe.execute)
+
+    def change_mark(self) -> str:
+        """A mark that moves whenever a batch is stored or an event recorded (a level
+        changed, a declaration, a confirmation, a feed down, rules loaded...): pages compare
+        it to know whether what they last built is still the store's picture. One round trip."""
+        ids = self._call(self._last_ids, keys=[keys.EVENTS, keys.BATCHES])
+        return "/".join(i.decode() if isinstance(i, bytes) else str(i) for i in ids)
 
     def clock_record(self) -> dict[str, str]:
         raw = self._call(self.client.hgetall, keys.CLOCK)

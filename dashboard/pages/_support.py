@@ -5,14 +5,16 @@ Not a page (Dash skips modules whose name starts with "_"). A page lists its reg
 outputs its refresh fills ("strategic-drivers.children", "strategic-chart.figure"), and a
 ``build`` function from a ``Base`` read to their values. The harness:
 
-- reads the catalogue, the store (latest values, feeds, workers, levels, the declaration);
+- reads the catalogue, the store (latest values, feeds, workers, levels, the declaration),
+  and builds the page's view, once per data change for every screen of the process
+  (dashboard/viewcache.py): a screen's refresh then only compares digests;
 - when the rules file is broken, says so in the header and the first region;
 - when the store is down, keeps the last figures on screen greyed out as not live, with
   the store banner, and never writes the watchdog's "last live" time;
 - when ``build`` raises, says SCREEN ERROR and lets the watchdog time out;
-- otherwise sends a region only when its content changed since the last refresh (a digest
-  of each is kept in the page, not in the server), and a figure whose layout is unchanged
-  as a Patch of its data only, so the browser redraws it in place.
+- otherwise sends a region only when its content changed since that screen's last refresh
+  (the digests it was sent are kept in the page, not in the server), and a figure whose
+  layout is unchanged as a Patch of its data only, so the browser redraws it in place.
 
 An output written "*TYPE.PROP" is every component with the id {"type": TYPE, "key": ...}
 in the page (one per function, say): ``build`` returns a dict of key -> value for it. When
@@ -52,8 +54,8 @@ from surge.levels import OVERALL
 from surge.rules.model import Rules
 from surge.store import FeedStatus, Store
 
-__all__ = ["Base", "Build", "may", "page_layout", "read_base", "read_trust", "refresh_page",
-           "register_refresh", "rules_of"]
+__all__ = ["Base", "Build", "Variant", "may", "page_layout", "read_base", "read_trust",
+           "refresh_page", "register_refresh", "rules_of", "shared_base"]
 
 log = logging.getLogger(__name__)
 RULES_CACHE = "surge_pages_rules"  # app.server.extensions: parsed rules by version
@@ -163,38 +165,67 @@ def _digest(value: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _changed(key: str, value: Any, digests: dict[str, str]) -> Any:
-    """``value``, a Patch of a figure's data, or no_update when it is what was last sent."""
+def _digest_of(key: str, value: Any) -> str:
+    """A region's digest; a figure's is "data:layout", so a new layout is told apart."""
     if key.endswith(".figure") and isinstance(value, dict):
-        data, layout = _digest(value.get("data")), _digest(value.get("layout"))
-        before = digests.get(key, "")
-        digests[key] = f"{data}:{layout}"
-        if before == digests[key]:
-            return no_update
-        if before.endswith(f":{layout}"):
-            patch = Patch()
-            patch["data"] = value.get("data", [])
-            return patch
-        return value
-    digest = _digest(value)
-    if digests.get(key) == digest:
-        return no_update
+        return f"{_digest(value.get('data'))}:{_digest(value.get('layout'))}"
+    return _digest(value)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A page's outputs as built once for every screen showing it, with their digests
+    (a "*" output's values and digests by key), and the wall screens' header."""
+
+    built: Mapping[str, Any]
+    digests: Mapping[str, Any]
+    header: Any
+
+
+def _render(outputs: list[str], built: Mapping[str, Any], header: Any) -> Rendered:
+    digests: dict[str, Any] = {}
+    for output in outputs:
+        name = output.lstrip("*")
+        if name not in built:
+            continue
+        if output.startswith("*"):
+            digests[name] = {k: _digest_of(name, v) for k, v in built[name].items()}
+        else:
+            digests[name] = _digest_of(name, built[name])
+    return Rendered(built, digests, header)
+
+
+def _changed(key: str, value: Any, digest: str, digests: dict[str, str]) -> Any:
+    """``value``, a Patch of a figure's data, or no_update when this screen has it already
+    (``digests``: what it was last sent, updated here)."""
+    before = digests.get(key, "")
     digests[key] = digest
+    if before == digest:
+        return no_update
+    if key.endswith(".figure") and isinstance(value, dict) and ":" in digest \
+            and before.endswith(":" + digest.split(":", 1)[1]):
+        patch = Patch()
+        patch["data"] = value.get("data", [])
+        return patch
     return value
 
 
 FIXED = 4  # outputs every refresh has before the page's own
 
 
-def _value(output: str, index: int, built: Mapping[str, Any], digests: dict[str, str]) -> Any:
+def _value(output: str, index: int, view: Rendered, digests: dict[str, str]) -> Any:
+    built = view.built
     if not output.startswith("*"):
-        return _changed(output, built[output], digests) if output in built else no_update
-    found = built.get(output[1:], {})
+        return _changed(output, built[output], view.digests[output], digests) \
+            if output in built else no_update
+    name = output[1:]
+    found, sums = built.get(name, {}), view.digests.get(name, {})
     ids = dash.ctx.outputs_list[FIXED + index] if dash.ctx.outputs_list else []
     present = {i["id"]["key"] for i in ids}
     for key in found.keys() - present:  # sent inside a region that (re)drew the components
-        _changed(f"{output[1:]}:{key}", found[key], digests)
-    return [_changed(f"{output[1:]}:{i['id']['key']}", found[i["id"]["key"]], digests)
+        _changed(f"{name}:{key}", found[key], sums[key], digests)
+    return [_changed(f"{name}:{i['id']['key']}", found[i["id"]["key"]], sums[i["id"]["key"]],
+                     digests)
             if i["id"]["key"] in found else no_update for i in ids]
 
 
@@ -205,10 +236,26 @@ def _unchanged(output: str, index: int) -> Any:
     return [no_update] * len(ids)
 
 
+def shared_base(context: DashboardContext, catalogue: Catalogue) -> tuple[Base, int]:
+    """The store's picture, read once per data change for every screen of this process
+    (dashboard/viewcache.py), and the serial of that read."""
+    try:
+        mark: Any = (catalogue.version, context.store().change_mark())
+    except StoreUnavailable:
+        mark = (catalogue.version, None)  # read again (and found down) after FRESH seconds
+    entry = context.views.get(("store",), mark,
+                              lambda: read_base(context, catalogue, context.clock()))
+    return entry.value, entry.serial
+
+
 def refresh_page(context: DashboardContext, *, page: str, title: str, outputs: list[str],
                  previous: Mapping[str, Any] | None, wall: bool,
-                 build: Callable[[Base], Mapping[str, Any]]) -> tuple:
-    """(status bar, main's class, digests, watchdog data, *outputs) for one refresh."""
+                 build: Callable[[Base], Mapping[str, Any]], variant: Any = ()) -> tuple:
+    """(status bar, main's class, digests, watchdog data, *outputs) for one refresh.
+
+    The view (``build``'s outputs, their digests, a wall screen's header) is built once per
+    data change and shared by every screen showing this page with the same ``variant``
+    (what else, besides the data and ``wall``, changes what ``build`` makes)."""
     previous = previous or {}
     digests: dict[str, str] = dict(previous.get("digests") or {})
     last_live = previous.get("live_uk")
@@ -228,16 +275,19 @@ def refresh_page(context: DashboardContext, *, page: str, title: str, outputs: l
                 *values)
     uk = local_time(now, catalogue.timezone)
     try:
-        base = read_base(context, catalogue, now)
+        base, serial = shared_base(context, catalogue)
         if base.store_error is not None and last_live:
             # keep the last figures on screen, greyed out as not live
             header = status_bar(base.status, title, last_live=last_live, who=who)
             return (header, "page-main not-live", {**previous, "digests": digests},
                     {"uk": uk, "live_uk": last_live}, *unchanged)
-        built = build(base)
-        values = [_value(o, i, built, digests) for i, o in enumerate(outputs)]
+        view = context.views.get(
+            ("view", page, wall, variant), serial,
+            lambda: _render(outputs, build(base),
+                           status_bar(base.status, title) if wall else None)).value
+        values = [_value(o, i, view, digests) for i, o in enumerate(outputs)]
         live = base.store_error is None
-        header = status_bar(base.status, title, who=who)
+        header = view.header if wall else status_bar(base.status, title, who=who)
         return (header, "page-main" if live else "page-main not-live",
                 {"digests": digests, "live_uk": uk if live else None},
                 {"uk": uk, "live_uk": uk if live else None}, *values)
@@ -252,12 +302,15 @@ def refresh_page(context: DashboardContext, *, page: str, title: str, outputs: l
 
 
 Build = Callable[["Base", bool], Mapping[str, Any]]  # (base, wall) -> output -> value
+Variant = Callable[[bool], Any]  # (wall) -> what else the page's build depends on
 
 
 def register_refresh(app: Dash, context: DashboardContext, *, page: str, title: str,
-                     outputs: list[str], build: Build) -> None:
+                     outputs: list[str], build: Build, variant: Variant | None = None) -> None:
     """The page's one refresh callback: at load, then every SURGE_REFRESH. Read-only: no
-    output of it may start with a state-changing callback's prefix."""
+    output of it may start with a state-changing callback's prefix. ``variant``: when the
+    page's build depends on more than the data and wall mode (the signed-in user's role,
+    which components the page holds), a hashable value saying so for this request."""
     targets = [Output({"type": o[1:].rsplit(".", 1)[0], "key": ALL}, o.rsplit(".", 1)[1])
                if o.startswith("*") else Output(*o.rsplit(".", 1)) for o in outputs]
 
@@ -276,4 +329,5 @@ def register_refresh(app: Dash, context: DashboardContext, *, page: str, title: 
                 mode: Mapping[str, Any] | None) -> tuple:
         wall = bool((mode or {}).get("wall"))
         return refresh_page(context, page=page, title=title, outputs=outputs,
-                            previous=previous, wall=wall, build=lambda base: build(base, wall))
+                            previous=previous, wall=wall, build=lambda base: build(base, wall),
+                            variant=variant(wall) if variant is not None else ())

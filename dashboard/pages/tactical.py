@@ -160,12 +160,19 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         panels = build_tactical(rules, base.now, latest=base.latest, levels=base.levels,
                                 series=series, checklist=items,
                                 worker_running=base.status.worker == "running")
-        shown = [i["id"]["key"] for i in (dash.ctx.outputs_list[6] if dash.ctx.outputs_list
-                                          else [])]
-        return render(panels, base.now, base.catalogue.timezone, wall, shown,
+        return render(panels, base.now, base.catalogue.timezone, wall, list(shown()),
                       may("confirm", wall))
 
-    register_refresh(app, context, page=PAGE, title=TITLE, outputs=OUTPUTS, build=build)
+    def shown() -> tuple[str, ...]:
+        """The functions whose panels the page holds (their components' keys)."""
+        return tuple(i["id"]["key"] for i in (dash.ctx.outputs_list[6] if dash.ctx.outputs_list
+                                              else []))
+
+    def variant(wall: bool) -> tuple[Any, ...]:
+        return shown(), may("confirm", wall)
+
+    register_refresh(app, context, page=PAGE, title=TITLE, outputs=OUTPUTS, build=build,
+                     variant=variant)
     protect_callback(context, PREFIX, needed("confirm"))
 
     @app.callback(Output({"type": "confirm-result", "action": MATCH}, "children"),
