@@ -198,7 +198,7 @@ def test_scripts_are_compressed_once_and_kept_by_the_browser(app: Dash, store: S
     first = client.get(plotly, headers={"Accept-Encoding": "gzip, br"})
     assert first.status_code == 200 and first.headers["Content-Encoding"] == "br"
     assert len(first.data) < 1_500_000  # of 4.8 MB
-    assert f"br;{plotly}?" in app.server.extensions[COMPRESS].cache.keys()  # compressed once
+    assert f"br;{plotly}?" in list(app.server.extensions[COMPRESS].cache.keys())  # compressed once
     reload = client.get(plotly, headers={"Accept-Encoding": "gzip, br",
                                          "If-None-Match": first.headers["ETag"]})
     assert reload.status_code == 304 and not reload.data
