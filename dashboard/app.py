@@ -21,6 +21,7 @@ import flask
 import flask_compress
 from dash import Dash
 
+from dashboard.api import install_api
 from dashboard.auth import finish_setup, install_auth
 from dashboard.components import runmode, watchdog
 from dashboard.context import EXTENSION, DashboardContext
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.server.extensions[EXTENSION] = context
     app.layout = functools.partial(runmode.frame, context, dash.page_container)
     install_auth(app.server, context)
+    install_api(app.server, context)
     install_compression(app.server)
     install_timing(app.server)
     watchdog.register(app)

@@ -8,7 +8,9 @@
                                    callback from nobody is refused unread (401); every other
                                    route needs a signed-in user or a live screen (or
                                    SURGE_ANONYMOUS_VIEW for reading), and the role that the
-                                   page, the route or the Dash callback needs
+                                   page, the route or the Dash callback needs; under /api/,
+                                   an ``Authorization: Bearer`` API token instead (never
+                                   the session), 401 when it is unknown or revoked
         after_request              security headers on every response: no-store on all but
                                    static files, and a Content-Security-Policy
     finish_setup(app)              Dash's first-request set-up, done before any request, and
@@ -63,10 +65,13 @@ from dashboard.sessions import (
     check_timeouts,
     current_principal,
     load_principal,
+    token_principal,
     touch,
+    use_principal,
 )
 from surge.auth import Actor, Via, allows, check_role
 from surge.auth.roles import ROLES
+from surge.errors import StoreUnavailable
 
 __all__ = [
     "finish_setup",
@@ -82,6 +87,7 @@ __all__ = [
 ROLE_ATTR = "surge_role"
 PUBLIC = ("/login", "/logout", "/_favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/screen/")
+API_PREFIX = "/api/"  # where an API token (Authorization: Bearer) is taken
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # may be cached
 CSP = "surge_csp"  # server.config key: the policy, made by finish_setup
 # Everything from this site only. Scripts: this site's files, and Dash's inline scripts by
@@ -285,19 +291,26 @@ def _guard() -> Response | None:
     callback = path == "/_dash-update-component"
     if callback and request.method == "POST" and not request.is_json:
         return _json(400, "expected a JSON callback request")  # also stops cross-site forms
-    if getattr(session, "surge_rejected", False):
-        audit_repeated("session_rejected", Actor("(unknown)", "", address()),
-                       reason="invalid or expired session cookie")
-        session["ended"] = "session_rejected"
     now = context.clock()
-    check_timeouts(context.settings, now)
-    if callback and "_user_id" not in session and not context.settings.anonymous_view:
-        # nobody is signed in: refused before the body is read, let alone parsed
-        ended = session.get("ended")
-        if ended == REVOKED_MARK:
-            return _json(401, REVOKED, ended=ended)
-        return _json(401, "sign-in required", login="/login")
-    _read_within_limit()
+    bearer = path.startswith(API_PREFIX) and "Authorization" in request.headers
+    if bearer:  # a program with an API token: the token says who, whatever the cookie says
+        _read_within_limit()
+        refused = _use_token()
+        if refused is not None:
+            return refused
+    else:
+        if getattr(session, "surge_rejected", False):
+            audit_repeated("session_rejected", Actor("(unknown)", "", address()),
+                           reason="invalid or expired session cookie")
+            session["ended"] = "session_rejected"
+        check_timeouts(context.settings, now)
+        if callback and "_user_id" not in session and not context.settings.anonymous_view:
+            # nobody is signed in: refused before the body is read, let alone parsed
+            ended = session.get("ended")
+            if ended == REVOKED_MARK:
+                return _json(401, REVOKED, ended=ended)
+            return _json(401, "sign-in required", login="/login")
+        _read_within_limit()
     needed = g.surge_needed = _needed_role(context)
     who = current_principal()
     if who.is_authenticated:
@@ -309,7 +322,8 @@ def _guard() -> Response | None:
                                            link=("/", "Back to the overview"))
         if not who.verified and needed != "viewer":
             return _json(503, "the data store cannot be reached to check your role")
-        touch(now)
+        if not bearer:  # a program's calls are not someone using a page
+            touch(now)
         return None
     ended = session.get("ended")
     if ended == REVOKED_MARK:  # stays until the screen (or a user) signs in again
@@ -325,6 +339,25 @@ def _guard() -> Response | None:
         return login_page(401, ENDED)
     query = request.query_string.decode("latin-1")
     return flask.redirect("/login?next=" + quote(path + (f"?{query}" if query else ""), safe=""))
+
+
+def _use_token() -> Response | None:
+    """Take the request's API token as its caller (this request only): 401 for a token
+    that is unknown or revoked (on the audit trail, once per address and five minutes, as
+    any refusal of a caller who is not signed in), 503 when the store cannot be asked."""
+    try:
+        who = token_principal(request.headers.get("Authorization", ""))
+    except StoreUnavailable as exc:
+        return _json(503, f"the data store cannot be reached to check the API token: {exc}")
+    if who is None:
+        audit_repeated("access_refused", actor(ANONYMOUS), needed=_needed_role(current()),
+                       reason="unknown or revoked API token", target=_target())
+        refused = _json(401, "API token not valid: unknown or revoked (send the header "
+                             "Authorization: Bearer surge_...)")
+        refused.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return refused
+    use_principal(who)
+    return None
 
 
 def _headers(response: flask.Response) -> Response:

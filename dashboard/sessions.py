@@ -8,6 +8,10 @@ the session, the user (still there, not disabled, epoch unchanged) or the screen
 revoked) against the store, and the idle and absolute timeouts against the app's clock. A
 session that ends is on the audit trail. Users, screens, sessions and the audit trail are
 surge.auth's: this module only calls them.
+
+A program calling the HTTP API may instead present an API token (``Authorization: Bearer
+surge_...``, surge.auth.tokens): ``token_principal`` says whose it is, and ``use_principal``
+makes that the caller of this one request, without a session or a cookie.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from dashboard.context import current
-from surge.auth import Actor, Screens, Sessions, Users, record, record_repeated
+from surge.auth import Actor, Screens, Sessions, Tokens, Users, record, record_repeated
 from surge.auth.roles import ROLES
 from surge.errors import StoreUnavailable, SurgeError
 from surge.settings import Settings
@@ -50,7 +54,9 @@ __all__ = [
     "load_secret_key",
     "sign_out",
     "start_session",
+    "token_principal",
     "touch",
+    "use_principal",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,13 +73,14 @@ REVOKED_MARK = "screen_revoked_refused"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request comes from: a signed-in user, a wall screen, or nobody (anonymous).
+    """Who a request comes from: a signed-in user, a wall screen, an API token (this request
+    only, never in a session), or nobody (anonymous).
 
     ``verified`` is False when the store could not be asked whether the user or screen is
     still valid: such a session may read (pages say the store is down) but not change.
     """
 
-    kind: str  # "user", "screen" or "anonymous"
+    kind: str  # "user", "screen", "token" or "anonymous"
     name: str
     role: str  # "" when anonymous
     verified: bool = True
@@ -94,7 +101,7 @@ class Principal:
     @property
     def label(self) -> str:
         """How the audit trail names them."""
-        return f"screen:{self.name}" if self.kind == "screen" else self.name
+        return f"{self.kind}:{self.name}" if self.kind in ("screen", "token") else self.name
 
 
 ANONYMOUS = Principal("anonymous", "(anonymous)", "")
@@ -109,6 +116,25 @@ def current_principal() -> Principal:
         end_session(action, **details)
         return ANONYMOUS
     return who
+
+
+def token_principal(authorization: str) -> Principal | None:
+    """Who an ``Authorization: Bearer surge_...`` header says is calling: the API token's
+    name and role (noted as used, surge.auth.tokens); None for a token that is unknown or
+    revoked, or a header that is not a bearer token. StoreUnavailable if the store cannot
+    be asked."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    context = current()
+    found = Tokens(context.store(), context.security_clock).resolve(token.strip(), address())
+    return Principal("token", found.name, found.role) if found is not None else None
+
+
+def use_principal(who: Principal) -> None:
+    """Make ``who`` the caller of the current request only: Flask-Login's current_user for
+    this request, and nothing in the session cookie (a token comes with every request)."""
+    g._login_user = who  # where Flask-Login keeps the request's user (see _clear_auth)
 
 
 def address() -> str:

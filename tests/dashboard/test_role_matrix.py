@@ -5,6 +5,7 @@ trail. Pages are checked the same way, against the role each registered with."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dash
@@ -17,8 +18,13 @@ from flask.testing import FlaskClient
 from dashboard.app import create_app
 from dashboard.auth import page_role, pages_for
 from surge import keys
-from surge.auth import ROLES, Users, needed
+from surge.actions import declare_level
+from surge.auth import ROLES, Tokens, Users, needed
+from surge.catalogue import load_catalogue
 from surge.cli import main
+from surge.declarations import planned_actions
+from surge.events import ActionConfirmed, read_events
+from surge.rules.loader import load_rules
 from surge.store import Store
 from tests.dashboard.conftest import (
     ADMIN_CLI,
@@ -195,6 +201,91 @@ def test_the_callback_and_the_endpoint_need_the_role_the_action_needs(app: Dash)
     assert roles["admin-"] == needed("reload_rules")
     view = app.server.view_functions["api_rules_reload"]
     assert view.surge_role == needed("reload_rules")
+
+
+# --- declaring, withdrawing and confirming through the HTTP API ------------------------------
+
+# each door of the API that changes something, and the role its action needs
+API_DOORS = {"POST /api/v1/declaration": needed("declare"),
+             "DELETE /api/v1/declaration": needed("declare"),
+             "POST /api/v1/actions/ID/confirm": needed("confirm")}
+API_CALLERS = (*CALLERS, *(f"token:{role}" for role in ROLES))
+
+
+def api_client_as(app: Dash, store: Store, caller: str) -> tuple[FlaskClient, dict[str, str]]:
+    """A client and the headers it sends: a session's CSRF token (as GET /api/v1/levels
+    gives it), or an API token, used once (its first use is noted in the store)."""
+    if caller.startswith("token:"):
+        role = caller.partition(":")[2]
+        client = app.server.test_client()
+        secret = Tokens(store).add(f"{role}-bot", role, by=ADMIN_CLI)
+        headers = {"Authorization": f"Bearer {secret}"}
+    else:
+        client = client_as(app, store, caller)
+        headers = {}
+    read = client.get("/api/v1/levels", headers=headers)
+    assert read.status_code == (401 if caller == "anonymous" else 200), read.data[:300]
+    if "X-CSRF-Token" in read.headers:
+        headers["X-CSRF-Token"] = read.headers["X-CSRF-Token"]
+    return client, headers
+
+
+def api_label(caller: str) -> str:
+    return f"token:{caller.partition(':')[2]}-bot" if caller.startswith("token:") else \
+        label(caller)
+
+
+def api_role(caller: str) -> str:
+    return {"anonymous": "", "screen": "viewer"}.get(caller, caller.rpartition(":")[2])
+
+
+@pytest.mark.parametrize("caller", API_CALLERS)
+@pytest.mark.parametrize("door", API_DOORS)
+def test_the_api_role_matrix(app: Dash, store: Store, door: str, caller: str) -> None:
+    action = next(a.id for a in planned_actions(load_rules(RULES)).values()
+                  if a.protocol == "ae" and a.level == 2)
+    store.save_engine({}, levels={"ae": json.dumps({
+        "level": 2, "since": 1.0e9, "stale": False, "kind": "protocol", "reason": {}})})
+    if door.startswith("DELETE"):  # something to withdraw
+        declare_level(store, ADMIN_CLI, level=2, reason="set up",
+                      catalogue=load_catalogue(RULES))
+    client, headers = api_client_as(app, store, caller)
+    method, path = door.replace("ID", action).split()
+    body = {"POST": {"level": 4, "reason": "matrix"}, "DELETE": {}}[method] \
+        if "declaration" in path else {"note": "matrix"}
+    before, events = snapshot(store.client), len(store.events())
+    response = client.open(path, method=method, json=body, headers=headers)
+    least = API_DOORS[door]
+    allowed = caller not in ("anonymous", "screen") and ROLES.index(api_role(caller)) >= \
+        ROLES.index(least)
+    want = 401 if caller == "anonymous" else (200 if method == "DELETE" else 201) \
+        if allowed else 403
+    assert response.status_code == want, (door, caller, response.data[:300])
+    added = new_events(store, events)
+    if allowed:
+        changed = {"POST /api/v1/declaration": lambda: store.declaration().get("level") == 4,
+                   "DELETE /api/v1/declaration": lambda: store.declaration() == {},
+                   "POST /api/v1/actions/ID/confirm": lambda: len(
+                       read_events(store, kinds=[ActionConfirmed])) == 1}[door]
+        assert changed()
+        assert [(e.data["by"], e.data["via"]) for e in added if e.kind != "audit"] == \
+            [(api_label(caller), "api")]
+        return
+    assert snapshot(store.client) == before, "a refused request changed Redis"
+    assert [e.kind for e in added] == ["audit"]
+    refused = added[0].data
+    assert (refused["action"], refused["user"], refused["needed"], refused["target"]) == \
+        ("access_refused", api_label(caller), least, f"{method} {path}")
+    assert refused["address"] == "127.0.0.1"
+
+
+def test_each_api_door_needs_the_role_its_action_needs(app: Dash) -> None:
+    """The guard reads the role from the view, which takes it from the one role table."""
+    views = app.server.view_functions
+    assert views["api_levels"].surge_role == needed("view")
+    assert views["api_declare"].surge_role == views["api_withdraw"].surge_role == \
+        needed("declare")
+    assert views["api_confirm"].surge_role == needed("confirm")
 
 
 # --- the reload action through the CLI -----------------------------------------------------
