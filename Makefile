@@ -38,6 +38,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/pages.py
 
 # Debian packages the tests drive for real: chromium and chromium-driver (browser tests)
 # and prometheus (its promtool checks the rules engine). Installed with apt when missing
