@@ -20,8 +20,9 @@ from typing import Any
 
 import click
 
-# importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain
-from surge import cli_auth, cli_data, cli_events, cli_levels, cli_rules  # noqa: F401
+# importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain,
+# alerting
+from surge import cli_alerting, cli_auth, cli_data, cli_events, cli_levels, cli_rules  # noqa: F401
 from surge.auth import ensure_demo_login
 from surge.catalogue import Catalogue, load_catalogue
 from surge.cli_base import base_url as _base_url
