@@ -114,7 +114,25 @@ def install_compression(server: flask.Flask) -> None:
 
 @functools.cache
 def _server() -> flask.Flask:
-    return create_app().server
+    app = create_app()
+    watch_for_workers(app)
+    return app.server
+
+
+def watch_for_workers(app: Dash) -> None:
+    """A served dashboard also watches that a worker is active, and alerts if none is
+    (surge/alerting/watch.py): the worker cannot say so itself."""
+    from surge.alerting.watch import WorkerWatch
+
+    context: DashboardContext = app.server.extensions[EXTENSION]
+    if context.settings_error is not None:
+        return
+    try:
+        store = context.store()
+    except Exception:  # (the pages say the store is down)
+        return
+    WorkerWatch(store, context.settings, context.clock,
+                exercise=lambda: context.run_clock().exercise_mode).start()
 
 
 def __getattr__(name: str) -> Any:

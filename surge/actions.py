@@ -31,10 +31,13 @@ event and its audit entry in the same transaction as its state (``_audit`` build
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from surge import keys
 from surge.auth.audit import Actor, Via, record
 from surge.auth.roles import allows, check_role, needed
 from surge.auth.tokens import ApiToken, Tokens, check_token_name
@@ -54,10 +57,13 @@ from surge.declarations import (
 from surge.errors import SurgeError
 from surge.events import (
     ActionConfirmed,
+    AlertAcknowledged,
     AuditEntry,
     DeclarationWithdrawn,
     Declared,
     Recorder,
+    SilenceCreated,
+    SilenceEnded,
     ok_by_default,
 )
 from surge.levels import OVERALL
@@ -67,22 +73,28 @@ from surge.store import Store
 
 __all__ = [
     "Actor",
+    "AlertAcknowledgement",
     "ConfirmationMade",
     "Conflict",
     "DeclarationMade",
     "Forbidden",
     "InvalidArgument",
     "RulesReloadRequested",
+    "SilenceMade",
     "TokenAdded",
     "TokenRevoked",
     "UnknownAction",
     "UnknownActor",
+    "UnknownAlert",
     "Via",
     "WithdrawalMade",
+    "acknowledge_alert",
     "act_as",
     "add_token",
     "confirm_action",
+    "create_silence",
     "declare_level",
+    "end_silence",
     "reload_rules",
     "revoke_token",
     "withdraw_declaration",
@@ -106,6 +118,10 @@ class UnknownActor(SurgeError):
 
 class InvalidArgument(SurgeError):
     """An argument the action cannot take: the message says what is allowed."""
+
+
+class UnknownAlert(InvalidArgument):
+    """No active alert has that id."""
 
 
 class UnknownAction(InvalidArgument):
@@ -326,6 +342,122 @@ def confirm_action(store: Store, actor: Actor, *, action_id: str, note: str | No
 
 
 # --- API tokens ----------------------------------------------------------------------------
+
+
+# --- alerts: acknowledging, and silences --------------------------------------------------
+
+SILENCE_FIELDS = ("kind", "name", "site", "function", "min_level")
+MAX_SILENCE = 7 * 86400.0  # seconds: a silence longer than a week is a config change
+
+
+@dataclass(frozen=True)
+class AlertAcknowledgement:
+    """``alert`` is taken on by ``by``: its escalation stops until the acknowledgement
+    expires (the route's ack_timeout) while it still fires."""
+
+    alert: str
+    name: str
+    by: str
+    at: float
+    note: str
+    event_id: str
+
+
+def acknowledge_alert(store: Store, actor: Actor, *, alert: str,
+                      note: str | None = None) -> AlertAcknowledgement:
+    """Acknowledge an active alert (InvalidArgument if there is no such active alert).
+    Needs ``acknowledge``. The acknowledgement, its event and its audit entry are written
+    in one transaction; the worker tells everyone notified so far, at its next step."""
+    from surge.alerting.book import Ack, AlertBook, dump
+
+    _allow(store, actor, "acknowledge")
+    text = _check_text(note, "note", required=False)
+    found = AlertBook(store).active().get(alert) if isinstance(alert, str) else None
+    if found is None:
+        raise UnknownAlert(f"there is no active alert {str(alert)[:40]!r}: it may have "
+                           f"resolved; see `surge alerts list`")
+    recorder = Recorder(store)
+    now = recorder.now()
+    event = AlertAcknowledged(ts=now, by=actor.name, role=actor.role, via=actor.via,
+                              alert=found.id, name=found.name, note=text)
+    audit = _audit(actor, "alert_acknowledged", now, alert=found.id, name=found.name,
+                   note=text)
+    ids = store.put_field(keys.ALERT_ACKS, found.id,
+                          dump(Ack(by=actor.name, role=actor.role, at=now, note=text,
+                                   via=actor.via or "")),
+                          [recorder.encode(event), recorder.encode(audit)])
+    return AlertAcknowledgement(found.id, found.name, actor.name, now, text, ids[0])
+
+
+@dataclass(frozen=True)
+class SilenceMade:
+    id: str
+    matcher: dict[str, Any]
+    ends: float
+    reason: str
+    by: str
+    event_id: str
+
+
+def create_silence(store: Store, actor: Actor, *, matcher: Mapping[str, Any], ends: float,
+                   reason: str) -> SilenceMade:
+    """Silence the alerts matching ``matcher`` (kind, name, site, function, min_level;
+    at least one) until ``ends`` (Surge time), for a reason (required). Needs ``silence``.
+    Silenced alerts still show on /alerts; nobody is notified of them meanwhile."""
+    from surge.alerting.book import Silence, dump
+
+    _allow(store, actor, "silence")
+    why = _check_text(reason, "reason", required=True)
+    if not isinstance(matcher, Mapping) or not matcher:
+        raise InvalidArgument(f"say what to silence: one or more of "
+                              f"{', '.join(SILENCE_FIELDS)}")
+    clean: dict[str, Any] = {}
+    for key, value in matcher.items():
+        if key not in SILENCE_FIELDS:
+            raise InvalidArgument(f"a silence cannot match on {str(key)[:40]!r}"
+                                  f"{did_you_mean(key, SILENCE_FIELDS)}; it matches on "
+                                  f"{', '.join(SILENCE_FIELDS)}")
+        if key == "min_level":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9:
+                raise InvalidArgument("min_level must be a level number")
+        elif not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise InvalidArgument(f"{key} must be a name (text)")
+        clean[key] = value.strip() if isinstance(value, str) else value
+    recorder = Recorder(store)
+    now = recorder.now()
+    if isinstance(ends, bool) or not isinstance(ends, int | float) or ends != ends:
+        raise InvalidArgument("the end of a silence must be a time")
+    if ends <= now:
+        raise InvalidArgument("a silence must end in the future")
+    if ends - now > MAX_SILENCE:
+        raise InvalidArgument("a silence may last at most 7 days: for longer, change the "
+                              "routes in the alerting config")
+    silence = Silence(id="si-" + secrets.token_hex(5), matcher=clean, ends=float(ends),
+                      reason=why, by=actor.name, created=now)
+    event = SilenceCreated(ts=now, by=actor.name, role=actor.role, via=actor.via,
+                           silence=silence.id, matcher=clean, ends=silence.ends, reason=why)
+    audit = _audit(actor, "silence_created", now, silence=silence.id, matcher=clean,
+                   ends=silence.ends, reason=why)
+    ids = store.put_field(keys.SILENCES, silence.id, dump(silence),
+                          [recorder.encode(event), recorder.encode(audit)])
+    return SilenceMade(silence.id, clean, silence.ends, why, actor.name, ids[0])
+
+
+def end_silence(store: Store, actor: Actor, *, silence: str,
+                reason: str | None = None) -> str:
+    """Lift a silence before its end. Needs ``silence``; returns the event's id."""
+    from surge.alerting.book import AlertBook
+
+    _allow(store, actor, "silence")
+    why = _check_text(reason, "reason", required=False)
+    if not isinstance(silence, str) or silence not in AlertBook(store).silences():
+        raise InvalidArgument(f"there is no silence {str(silence)[:40]!r} in force")
+    recorder = Recorder(store)
+    now = recorder.now()
+    event = SilenceEnded(ts=now, silence=silence, reason=why or "lifted", by=actor.name)
+    audit = _audit(actor, "silence_ended", now, silence=silence, reason=why)
+    return store.put_field(keys.SILENCES, silence, None,
+                           [recorder.encode(event), recorder.encode(audit)])[0]
 
 
 @dataclass(frozen=True)

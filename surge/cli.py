@@ -21,8 +21,16 @@ from typing import Any
 import click
 
 # importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain,
-# alerting
-from surge import cli_alerting, cli_auth, cli_data, cli_events, cli_levels, cli_rules  # noqa: F401
+# alerting, alerts
+from surge import (  # noqa: F401
+    cli_alerting,
+    cli_alerts,
+    cli_auth,
+    cli_data,
+    cli_events,
+    cli_levels,
+    cli_rules,
+)
 from surge.auth import ensure_demo_login
 from surge.catalogue import Catalogue, load_catalogue
 from surge.cli_base import base_url as _base_url
@@ -146,7 +154,9 @@ def web(**options: Any) -> None:
     from surge.context import open_store
 
     store = open_store(settings)
-    server.attach(settings, store)
+    from dashboard.app import watch_for_workers
+
+    watch_for_workers(server.attach(settings, store))
     server.start()
     click.echo(f"Surge web on http://{_display_host(settings.host)}:{settings.port}/ "
                f"(Ctrl-C to stop)")
@@ -222,7 +232,8 @@ def _start_worker(settings: Settings, store: Store, catalogue: Catalogue, clock:
     from surge.worker import Worker
 
     feeds = build_feeds(settings, catalogue, clock)
-    running = Worker(store, catalogue, feeds, clock=clock, rules_path=settings.rules)
+    running = Worker(store, catalogue, feeds, clock=clock, rules_path=settings.rules,
+                     settings=settings)
     running.start()
     return running
 
@@ -247,8 +258,10 @@ class _WebServer:
     def _wsgi(self, environ: Any, start_response: Any) -> Any:
         return self._dispatch(environ, start_response)
 
-    def attach(self, settings: Settings, store: Store, clock: Clock | None = None) -> None:
-        self._dispatch = self._create_app(settings, store=store, clock=clock).server.wsgi_app
+    def attach(self, settings: Settings, store: Store, clock: Clock | None = None) -> Any:
+        app = self._create_app(settings, store=store, clock=clock)
+        self._dispatch = app.server.wsgi_app
+        return app
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.server.serve_forever, name="web", daemon=True)

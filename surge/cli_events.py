@@ -25,6 +25,11 @@ from surge.store import Store
 
 __all__ = ["events", "run_clock", "uk_with_offset"]
 
+FAMILIES = {  # --kind NAME for every kind of a family
+    "alert": ("alert_firing", "alert_escalated", "alert_acknowledged", "alert_resolved",
+              "notification_sent", "notification_failed", "silence_created", "silence_ended"),
+}
+
 UK = ZoneInfo("Europe/London")
 
 
@@ -34,7 +39,8 @@ UK = ZoneInfo("Europe/London")
 @click.option("--to", "end", help="To: as --from [default: now, and anything recorded since].")
 @click.option("--kind", "kinds", multiple=True, metavar="KIND",
               help="Only events of this kind; repeat for several (e.g. --kind level_changed "
-                   "--kind feed_down).")
+                   "--kind feed_down). --kind alert: every step of every alert (firing, "
+                   "escalated, acknowledged, resolved, notifications, silences).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N",
               help="Only the newest N of the events that match.")
 @click.option("--json", "as_json", is_flag=True,
@@ -46,10 +52,18 @@ def events(start: str | None, end: str | None, kinds: tuple[str, ...], limit: in
            as_json: bool, **options: Any) -> None:
     """The timeline of record, oldest first: level changes, feeds going down and up, rules
     loaded, the audit trail, ... Times are UK local time with their UTC offset."""
+    wanted: list[str] = []
     for kind in kinds:
-        if kind not in KINDS:
-            raise SurgeError(f"--kind: unknown kind {kind!r}{did_you_mean(kind, KINDS)}; the "
-                             f"kinds are {', '.join(sorted(KINDS))}")
+        if kind in FAMILIES:
+            wanted += FAMILIES[kind]
+        elif kind in KINDS:
+            wanted.append(kind)
+        else:
+            known = [*KINDS, *FAMILIES]
+            raise SurgeError(f"--kind: unknown kind {kind!r}{did_you_mean(kind, known)}; the "
+                             f"kinds are {', '.join(sorted(KINDS))}, and "
+                             f"{', '.join(FAMILIES)} for all of a family's")
+    kinds = tuple(dict.fromkeys(wanted))
     store = open_checked_store(settings_from_options(**options))
     now = run_clock(store)()
     t1 = parse_time(start, now, "--from") if start else None

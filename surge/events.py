@@ -16,6 +16,7 @@ so a reader never crashes and nothing is dropped. docs/events.md lists the kinds
      +-- AuditEntry                audit
      +-- Declared, DeclarationWithdrawn, Acknowledged, ActionConfirmed, Annotation
      +-- AlertFiring, AlertEscalated, AlertAcknowledged, AlertResolved
+     +-- NotificationSent, NotificationFailed
      +-- SilenceCreated, SilenceEnded, ExerciseStarted
     GenericEvent                   anything else, as recorded
 """
@@ -68,6 +69,8 @@ __all__ = [
     "LevelChanged",
     "LevelFresh",
     "LevelStale",
+    "NotificationFailed",
+    "NotificationSent",
     "Recorder",
     "RulesLoaded",
     "RulesRejected",
@@ -595,6 +598,7 @@ class AlertAcknowledged(_PersonEvent):
     alert: str
     name: str
     note: str = ""
+    via: str | None = None  # page, api or cli
 
     def describe(self) -> str:
         return f"{self.name} acknowledged by {self.by}" + (f": {self.note}" if self.note else "")
@@ -616,6 +620,41 @@ class AlertResolved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NotificationSent(Event):
+    """A notification reached its receiver (after ``attempts`` attempts)."""
+
+    kind = "notification_sent"
+    notification: str  # its id, also the idempotency key receivers see
+    receiver: str
+    alerts: tuple[str, ...] = ()
+    status: str = ""  # what it told: firing, escalated, acknowledged, resolved
+    attempts: int = 1
+    delay: float = 0.0  # real seconds from queued to delivered
+
+    def describe(self) -> str:
+        return (f"{self.status or 'notification'} to {self.receiver} delivered"
+                f" ({self.attempts} attempt{'s' if self.attempts != 1 else ''}, "
+                f"{self.delay:.1f} s)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFailed(Event):
+    """A notification could not be delivered: given up (too old, or refused for good)."""
+
+    kind = "notification_failed"
+    notification: str
+    receiver: str
+    alerts: tuple[str, ...] = ()
+    status: str = ""
+    attempts: int = 0
+    detail: str = ""
+
+    def describe(self) -> str:
+        return f"{self.status or 'notification'} to {self.receiver} FAILED after " \
+               f"{self.attempts} attempt(s): {self.detail}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class SilenceCreated(_PersonEvent):
     """Alerts matching ``matcher`` (e.g. {"feed": "sim-ae"}) are silenced until ``ends``."""
 
@@ -624,6 +663,7 @@ class SilenceCreated(_PersonEvent):
     matcher: dict[str, Any]
     ends: float
     reason: str
+    via: str | None = None
 
     def describe(self) -> str:
         what = ", ".join(f"{k}={v}" for k, v in self.matcher.items())

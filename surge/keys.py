@@ -44,6 +44,21 @@
 |   (seen_level, seen_since), which surge.declarations.trust_status brings up to date         |
 | surge:checklist:{protocol}          | hash   | surge.actions      | kept: a few fields per episode |
 |   field "{episode since}|{level}|{action id}" -> JSON confirmation: by, role, via, at, note |
+| surge:alerts                        | hash   | surge.alerting     | active alerts: id -> JSON     |
+| surge:alerts:resolved               | zset   | surge.alerting     | resolved alerts, by end; ~2,000 |
+| surge:alerts:acks                   | hash   | surge.actions      | alert id -> acknowledgement   |
+|   JSON: by, role, at, note, via; read by the alerter, dropped when the alert resolves      |
+| surge:alerts:conditions             | hash   | surge.alerting     | raised by events: a rules file |
+|   rejected, a delivery failed; "kind:name" -> JSON condition, deleted when it clears       |
+| surge:alerts:groups                 | hash   | surge.alerting     | receiver -> JSON messages     |
+|   waiting for group_wait, and when they are due                                            |
+| surge:silences                      | hash   | surge.actions      | silence id -> JSON: matcher,  |
+|   ends, reason, by; deleted when it ends                                                    |
+| surge:outbox                        | hash   | surge.alerting     | notification id -> JSON:      |
+|   receiver, messages, every attempt's outcome, state (pending, delivered, failed)          |
+| surge:outbox:due                    | zset   | surge.alerting     | pending ids by next attempt   |
+|   (real time, ms); a claimed one is held HOLD seconds, then due again if not recorded      |
+| surge:alerts:worker-claim           | string | web / standby      | who sends "no active worker"  |
 | surge:session:{sha256 hex}          | hash   | surge.auth.sessions | until signed out or ended; a   |
 |   user's expires SURGE_SESSION_MAX after sign-in. kind, name, created, last_seen, address;  |
 |   keyed by the sha256 of the id in the browser's cookie, never the id itself               |
@@ -63,6 +78,11 @@ with the timeline and nothing edits or deletes them.
 from __future__ import annotations
 
 __all__ = [
+    "ALERTS",
+    "ALERTS_RESOLVED",
+    "ALERT_ACKS",
+    "ALERT_CONDITIONS",
+    "ALERT_GROUPS",
     "AUDIT_REPEATS",
     "BATCHES",
     "CLOCK",
@@ -77,14 +97,18 @@ __all__ = [
     "LEVELS",
     "LOGIN_LIMITS",
     "META",
+    "OUTBOX",
+    "OUTBOX_DUE",
     "QUARANTINE",
     "RELOAD",
     "RULES",
     "SCREENS",
+    "SILENCES",
     "TOKENS",
     "USERS",
     "WORKER",
     "WORKERS",
+    "WORKER_ALERT_CLAIM",
     "audit_repeat",
     "checklist",
     "chunk",
@@ -123,6 +147,15 @@ USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
 TOKENS = PREFIX + "tokens"
 DECLARATION = PREFIX + "declaration"
+ALERTS = PREFIX + "alerts"
+ALERTS_RESOLVED = PREFIX + "alerts:resolved"
+ALERT_ACKS = PREFIX + "alerts:acks"
+ALERT_CONDITIONS = PREFIX + "alerts:conditions"
+ALERT_GROUPS = PREFIX + "alerts:groups"
+SILENCES = PREFIX + "silences"
+OUTBOX = PREFIX + "outbox"
+OUTBOX_DUE = PREFIX + "outbox:due"
+WORKER_ALERT_CLAIM = PREFIX + "alerts:worker-claim"
 AUDIT_REPEATS = PREFIX + "audit-repeats"
 DAY_MS = 86_400_000
 

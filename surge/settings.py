@@ -22,6 +22,11 @@
 | SURGE_SESSION_MAX     | 24h                | a session ends this long after signing in           |
 | SURGE_LOGIN_LIMIT     | 5/minute           | failed sign-ins allowed per user and per address    |
 | SURGE_MAX_BODY        | 1M                 | largest request body accepted; k = KiB, M = MiB     |
+| SURGE_ALERTING        | ./alerting.yaml    | who is alerted how (docs/alerting.md); absent: none |
+| SURGE_SMTP_URL        | (none)             | smtp://user:pass@host:port (STARTTLS), smtps://...,  |
+|                       |                    | or smtp://host:port?starttls=off for a local relay  |
+| SURGE_PUBLIC_URL      | http://HOST:PORT   | the dashboard's address as people reach it: links   |
+|                       |                    | in alerts                                           |
 
 Booleans take 1/0, true/false, yes/no or on/off. Wall screens (signed in by a screen URL)
 are exempt from both timeouts: they end only when revoked. A store URL is checked whole (its
@@ -68,6 +73,14 @@ class Settings:
     session_max: int = 24 * 3600
     login_limit: str = "5/minute"
     max_body: int = 1024 * 1024
+    alerting: Path = Path("alerting.yaml")
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    public_url: str | None = None
+
+    @property
+    def link_base(self) -> str:
+        """Where people reach the dashboard, for links in alerts."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -106,6 +119,9 @@ class Settings:
         take("SURGE_SESSION_MAX", "session_max", _positive_duration)
         take("SURGE_LOGIN_LIMIT", "login_limit", _rate_limit)
         take("SURGE_MAX_BODY", "max_body", _body_size)
+        take("SURGE_ALERTING", "alerting", Path)
+        take("SURGE_SMTP_URL", "smtp_url", _smtp_url, secret=True)
+        take("SURGE_PUBLIC_URL", "public_url", _public_url)
         given = {k: v for k, v in overrides.items() if v is not None}
         # options are checked as their variables are, and named as the user gave them
         for option, name, check, show in (("--redis-url", "redis_url", _url, _shown_url),
@@ -123,6 +139,24 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+
+def _smtp_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("expected smtp://[user:password@]host[:port] or smtps://...")
+    try:
+        parts.port  # noqa: B018  (a bad port raises)
+    except ValueError:
+        raise ValueError("the port is not a number from 1 to 65535") from None
+    return raw
+
+
+def _public_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected http://host[:port] or https://...")
+    return raw.rstrip("/")
 
 
 def _url(raw: str) -> str:

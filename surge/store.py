@@ -1002,6 +1002,20 @@ class Store:
         scripts = -(-len(events) // self.EVENT_BATCH)
         return [i.decode() for ids in results[:scripts] for i in ids]
 
+    def put_field(self, key: str, field: str, value: str | None,
+                  events: Sequence[tuple[str, Mapping[str, Any], float]] = ()) -> list[str]:
+        """Set (None: delete) one field of a hash and append ``events``, in one
+        transaction (an acknowledgement and its record never part); the events' ids."""
+        pipe = self.client.pipeline(transaction=True)
+        self._queue_events(pipe, events)
+        if value is None:
+            pipe.hdel(key, field)
+        else:
+            pipe.hset(key, field, value)
+        results = self._call(pipe.execute)
+        scripts = -(-len(events) // self.EVENT_BATCH)
+        return [i.decode() for ids in results[:scripts] for i in ids]
+
     def confirmations(self, protocol: str) -> dict[str, dict[str, Any]]:
         """Every confirmation kept for one protocol's checklist: field -> record."""
         raw = self._call(self.client.hgetall, keys.checklist(protocol))

@@ -49,7 +49,10 @@ from surge.events import (
 from surge.store import Store
 
 if TYPE_CHECKING:
+    from surge.alerting.service import AlertService
+    from surge.alerting.watch import WorkerWatch
     from surge.rules.live import LiveEngine
+    from surge.settings import Settings
 
 __all__ = ["BEAT_SECONDS", "ENGINE_STALLED_SECONDS", "LEASE_SECONDS", "MIN_POLL_SECONDS",
            "TICK_SECONDS", "Worker", "engine_stalled"]
@@ -69,7 +72,8 @@ class Worker:
     def __init__(self, store: Store, catalogue: Catalogue, feeds: Sequence[Feed],
                  clock: Clock = LIVE, rules_path: Path | None = None,
                  tick_seconds: float = TICK_SECONDS, worker_id: str | None = None,
-                 lease_seconds: float = LEASE_SECONDS, beat_seconds: float = BEAT_SECONDS) -> None:
+                 lease_seconds: float = LEASE_SECONDS, beat_seconds: float = BEAT_SECONDS,
+                 settings: Settings | None = None) -> None:
         self.store = store
         self.catalogue = catalogue
         self.clock = clock
@@ -93,18 +97,29 @@ class Worker:
         self._lock = threading.RLock()
         self._store_down: tuple[float, float, str] | None = None  # (monotonic, Surge time, error)
         self.engine_step: float | None = None  # real time the engine last finished a step
+        self.settings = settings  # alerting runs while active when given (its config path)
+        self.alerting: AlertService | None = None
+        self.watch: WorkerWatch | None = None
 
     # --- lifetime ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Take the lease if free (become active at once), then keep it or wait for it."""
         self._beat()
+        if self.settings is not None:  # while standing by: alert if no worker is active
+            from surge.alerting.watch import WorkerWatch
+
+            self.watch = WorkerWatch(self.store, self.settings, self.clock,
+                                     exercise=lambda: self.clock.exercise_mode, who=self.id)
+            self.watch.start()
         thread = threading.Thread(target=self._lease_loop, name="worker-lease", daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.watch is not None:
+            self.watch.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         with self._lock:
@@ -201,6 +216,12 @@ class Worker:
                               next_run_time=_now())
         scheduler.start()
         self._scheduler = scheduler
+        if self.settings is not None:
+            from surge.alerting.service import AlertService
+
+            self.alerting = AlertService(self.store, self.settings, self.current_catalogue,
+                                         self.clock, self.bus)
+            self.alerting.start()
         log.info("worker %s is active, polling %d feed(s): %s", self.id, len(self.pollers),
                  ", ".join(p.feed.name for p in self.pollers))
 
@@ -209,6 +230,9 @@ class Worker:
             return
         self.active = False
         self._halt_engine.set()
+        if self.alerting is not None:
+            self.alerting.stop()
+            self.alerting = None
         if self._scheduler is not None:
             with contextlib.suppress(Exception):
                 self._scheduler.shutdown(wait=True)
