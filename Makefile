@@ -40,10 +40,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/pages.py
 
-# Debian packages the tests drive for real: chromium and chromium-driver (browser tests)
-# and prometheus (its promtool checks the rules engine). Installed with apt when missing
-# and running as root; otherwise say what to install.
-SYSTEM_DEPS := chromium:chromium chromedriver:chromium-driver promtool:prometheus
+# Debian packages the tests drive for real: chromium and chromium-driver (browser tests),
+# prometheus (its promtool checks the rules engine) and prometheus-alertmanager (alerts are
+# delivered to it). Installed with apt when missing and running as root; otherwise say
+# what to install.
+SYSTEM_DEPS := chromium:chromium chromedriver:chromium-driver promtool:prometheus \
+               prometheus-alertmanager:prometheus-alertmanager
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
