@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from surge.configfile import Node, Reader, describe, did_you_mean, load_yaml
+from surge.configfile import (
+    MAX_EXPANDED,
+    Node,
+    Reader,
+    describe,
+    did_you_mean,
+    expanded_size,
+    load_yaml,
+)
 from surge.errors import ConfigError, Problem
 
 __all__ = [
@@ -148,6 +156,11 @@ def read_document(path: str | Path) -> Node:
         # escape ruamel as these rather than as YAML errors.
         detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ConfigError.single(path, f"YAML syntax: cannot read a value: {detail}") from None
+    if expanded_size(root.value) > MAX_EXPANDED:  # ten lines can stand for a billion values
+        raise ConfigError([Problem(str(path), f"aliases (*name) make this file hold more "
+                                              f"than {MAX_EXPANDED:,} values: write it out "
+                                              f"without them (see Limits in docs/rules.md)",
+                                   1, 1)])
     merges = _merge_keys(root.value)
     if merges:
         raise ConfigError([Problem(str(path), "merge keys (<<) are not supported in a rules "

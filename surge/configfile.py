@@ -20,7 +20,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from surge.durations import parse_duration
 from surge.errors import ConfigError, Problem
 
-__all__ = ["MAX_FILE_BYTES", "Node", "Reader", "did_you_mean", "load_yaml"]
+__all__ = ["MAX_EXPANDED", "MAX_FILE_BYTES", "Node", "Reader", "did_you_mean", "expanded_size",
+           "load_yaml"]
 
 
 @dataclass(frozen=True)
@@ -209,3 +210,28 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value)
+
+
+MAX_EXPANDED = 1_000_000  # values a file may hold with its aliases written out
+
+
+def expanded_size(value: object) -> int:
+    """How many values a document holds with every alias written out, counted without
+    writing them out (up to just over MAX_EXPANDED): ten lines of aliases can stand for a
+    billion values, and hashing the content for its version would take hours."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    pending: list[tuple[Any, bool]] = [(value, False)]
+    while pending:
+        item, children_done = pending.pop()
+        children = list(item.values()) if isinstance(item, dict) else item
+        if children_done:
+            total = 1 + sum(sizes.get(id(c), 1) for c in children)
+            sizes[id(item)] = min(total, MAX_EXPANDED + 1)
+        elif id(item) not in entered:
+            entered.add(id(item))
+            pending.append((item, True))
+            pending.extend((c, False) for c in children if isinstance(c, (dict, list)))
+    return sizes.get(id(value), 1)

@@ -60,7 +60,6 @@ MAX_RECEIVERS = 200
 MAX_ROUTES = 200
 MAX_STEPS = 10  # escalation steps in one route
 MAX_ADDRESSES = 100  # email addresses in one receiver
-MAX_EXPANDED = 1_000_000  # values in the file with its aliases written out
 SECRETS_HINT = "secrets come from the environment: use headers_env / SURGE_SMTP_URL"
 
 
@@ -202,35 +201,11 @@ def check_alerting(path: str | Path, *, rules: Rules | None = None,
         root = read_document(path)
     except ConfigError as err:
         return None, [_reworded(p) for p in err.problems]
-    if _expanded_size(root.value) > MAX_EXPANDED:
-        return None, [Problem(str(path), f"aliases (*name) make this file hold more than "
-                                         f"{MAX_EXPANDED:,} values: write it out without "
-                                         f"them (see Limits in docs/alerting.md)", 1, 1)]
     reader = Reader(path)
     config = _Parser(reader, os.environ if env is None else env, rules).config(
         root, content_digest(root)[:12])
     problems = sorted(reader.problems, key=lambda p: (p.line or 0, p.col or 0))
     return (None if problems else config), problems
-
-
-def _expanded_size(value: object) -> int:
-    """How many values a document holds with every alias written out, counted without
-    writing them out (up to just over MAX_EXPANDED): ten lines of aliases can stand for a
-    billion values, and hashing the content for its version would take hours."""
-    sizes: dict[int, int] = {}
-    entered: set[int] = set()
-    pending: list[tuple[Any, bool]] = [(value, False)]
-    while pending:
-        item, children_done = pending.pop()
-        children = list(item.values()) if isinstance(item, dict) else item
-        if children_done:
-            total = 1 + sum(sizes.get(id(c), 1) for c in children)
-            sizes[id(item)] = min(total, MAX_EXPANDED + 1)
-        elif id(item) not in entered:
-            entered.add(id(item))
-            pending.append((item, True))
-            pending.extend((c, False) for c in children if isinstance(c, (dict, list)))
-    return sizes.get(id(value), 1)
 
 
 def _reworded(problem: Problem) -> Problem:

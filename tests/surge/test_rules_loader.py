@@ -594,6 +594,10 @@ overall:
     (b"[" * 600 + b"]" * 600, "YAML syntax: cannot read a value: nested too deeply"),
     (b"base: &b {label: x}\nprotocols:\n  p:\n    <<: *b\n",
      "4:5: merge keys (<<) are not supported"),
+    # ten lines of aliases standing for a billion values: refused, never walked
+    (("a0: &a0 [x, y, z, w, v, u, t, s, r, q]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))).encode(),
+     "1:1: aliases (*name) make this file hold more than 1,000,000 values"),
     (b"version: 1\nlevels: {1: {name: x, colour: '#000000'}}\nfunctions: {}\nsites: {}\n"
      b"metrics: {}\nprotocols: [a]\noverall: 7\n",
      "6:12: protocols: expected a mapping of protocol id to its definition, got a list"),
