@@ -71,6 +71,9 @@ def run(**options: Any) -> None:
     except BaseException:
         web.close()
         raise
+    mailbox = _demo_mailbox(settings, clock)
+    if mailbox is not None:
+        settings = replace(settings, smtp_url=mailbox.smtp_url)
     embedded = (EmbeddedStore(settings.data_dir, store_dir=store_dir(settings, clock))
                 if settings.embedded else None)
     stop = threading.Event()  # set by Ctrl-C, SIGTERM, or an embedded store that stays down
@@ -107,6 +110,8 @@ def run(**options: Any) -> None:
         web.close()
         if embedded:
             embedded.stop()
+        if mailbox is not None:
+            mailbox.stop()
     if embedded and embedded.failure:  # loud, last, and a non-zero exit for a supervisor
         click.secho(f"error: {embedded.failure}; Surge has stopped", fg="red", bold=True,
                     err=True)
@@ -207,6 +212,29 @@ def status(as_json: bool, **options: Any) -> None:
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+def _demo_mailbox(settings: Settings, clock: Clock) -> Any:
+    """For a simulated run or an exercise with alerting and no mail server: a local mailbox
+    (surge/alerting/mailbox.py) keeping the alert emails in DATA_DIR/mailbox and saying in
+    this terminal what arrived. Never for live data: its emails must reach people."""
+    if settings.smtp_url is not None or not clock.simulated or not settings.alerting.exists():
+        return None
+    from email.message import EmailMessage
+
+    from surge.alerting.mailbox import Mailbox
+
+    def told(recipients: list[str], message: EmailMessage) -> None:
+        click.echo(f"mail to {', '.join(recipients)}: {message['Subject']}")
+
+    try:
+        mailbox = Mailbox(told, folder=settings.data_dir / "mailbox").start()
+    except SurgeError as exc:
+        click.secho(f"no local mailbox ({exc}): alert emails will fail", fg="yellow", err=True)
+        return None
+    click.echo(f"Alert emails go to a local mailbox (no SURGE_SMTP_URL): listed here, kept in "
+               f"{settings.data_dir / 'mailbox'}/")
+    return mailbox
 
 
 def _open_checked(settings: Settings) -> Store:

@@ -179,35 +179,23 @@ def outbox(as_json: bool, limit: int, **options: Any) -> None:
 def dev_mailbox(host: str, port: int) -> None:
     """A local mailbox for trying alerts: an SMTP server that prints every email it gets.
     Point Surge at it with SURGE_SMTP_URL=smtp://127.0.0.1:8025?starttls=off."""
-    try:
-        from aiosmtpd.controller import Controller
-    except ImportError:
-        raise SurgeError("the dev mailbox needs aiosmtpd: .venv/bin/pip install aiosmtpd") \
-            from None
+    from email.message import EmailMessage
 
-    class Printer:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            from email import message_from_bytes, policy
+    from surge.alerting.mailbox import Mailbox
 
-            message = message_from_bytes(envelope.content, policy=policy.default)
-            body = message.get_body(preferencelist=("plain",))
-            click.echo(f"\n--- mail to {', '.join(envelope.rcpt_tos)} ---")
-            click.echo(f"Subject: {message['Subject']}")
-            click.echo(body.get_content().rstrip() if body is not None else "")
-            return "250 OK"
+    def show(recipients: list[str], message: EmailMessage) -> None:
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content().rstrip() if isinstance(body, EmailMessage) else ""
+        click.echo(f"\n--- mail to {', '.join(recipients)} ---\nSubject: "
+                   f"{message['Subject']}\n{text}")
 
-    controller = Controller(Printer(), hostname=host, port=port)
-    try:
-        controller.start()
-    except OSError as exc:
-        raise SurgeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    mailbox = Mailbox(show, host=host, port=port).start()
     click.echo(f"Dev mailbox on smtp://{host}:{port} (no TLS): every email is printed here. "
-               f"Run Surge with SURGE_SMTP_URL='smtp://{host}:{port}?starttls=off'. Ctrl-C "
-               f"stops it.")
+               f"Run Surge with SURGE_SMTP_URL='{mailbox.smtp_url}'. Ctrl-C stops it.")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        controller.stop()
+        mailbox.stop()
