@@ -20,6 +20,7 @@ import numpy as np
 from dashboard.formatting import format_age, format_value, local_time
 from dashboard.levels import OVERALL, Levels, LevelView, level_view
 from dashboard.views.header import ClockView, DeclaredView, clock_view, declared_view
+from surge.alerting.book import Alert
 from surge.catalogue import TRUST, Catalogue, Function, Metric, Site
 from surge.declarations import TrustStatus
 from surge.store import FeedStatus, Series
@@ -28,6 +29,7 @@ __all__ = [
     "HANDOVER_COLUMNS",
     "SPARK_WINDOW",
     "WORKER_TIMEOUT",
+    "AlertCount",
     "FeedProblem",
     "HandoverRow",
     "HandoverTable",
@@ -39,6 +41,7 @@ __all__ = [
     "StatusView",
     "build_overview",
     "build_status",
+    "count_alerts",
     "dom_id",
     "feed_problems",
     "last_per_bucket",
@@ -124,6 +127,33 @@ class FeedProblem:
 
 
 @dataclass(frozen=True)
+class AlertCount:
+    """The header's alert count: the active alerts, and how many nobody has acknowledged
+    (as the worker last recorded them); ``error`` when they could not be read."""
+
+    total: int
+    unacknowledged: int
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        """"2 ALERTS (1 unacknowledged)"; ALERTS NOT AVAILABLE when they could not be read."""
+        if self.error is not None:
+            return "ALERTS NOT AVAILABLE"
+        noun = "ALERT" if self.total == 1 else "ALERTS"
+        return f"{self.total} {noun} ({self.unacknowledged} unacknowledged)"
+
+    @property
+    def shown(self) -> bool:
+        """Absent from the header when none is active (and they could be read)."""
+        return self.total > 0 or self.error is not None
+
+    @property
+    def loud(self) -> bool:
+        return self.unacknowledged > 0 or self.error is not None
+
+
+@dataclass(frozen=True)
 class StatusView:
     updated: str  # "Updated 14:03:22 UK time"
     date: str  # "Thursday 26 November 2026"
@@ -134,6 +164,7 @@ class StatusView:
     level: LevelView  # the trust's calculated level
     declared: DeclaredView | None = None  # None: this page does not show it
     clock: ClockView | None = None
+    alerts: AlertCount | None = None  # None: not read for this page
 
 
 @dataclass(frozen=True)
@@ -250,6 +281,15 @@ def worker_stopped(worker: Mapping[str, str] | None, now: float) -> bool:
     return now - at > WORKER_TIMEOUT
 
 
+def count_alerts(active: Mapping[str, Alert] | None, *,
+                 error: str | None = None) -> AlertCount:
+    """How many alerts are active and unacknowledged (AlertBook.active()); None with
+    ``error``: they could not be read, which the header says rather than showing none."""
+    if active is None:
+        return AlertCount(0, 0, error or "the alerts could not be read")
+    return AlertCount(len(active), sum(a.unacked_since is not None for a in active.values()))
+
+
 # --- the whole page ---------------------------------------------------------------------
 
 
@@ -264,14 +304,17 @@ def build_overview(
     levels: Levels | None = None,
     store_error: str | None = None,
     trust: TrustStatus | None = None,
+    alerts: AlertCount | None = None,
 ) -> OverviewView:
     """Everything the overview shows, from one read of the store (or none, if it is down).
 
     ``levels`` is what store.published_levels() returned (None: nothing published);
-    ``trust``, the declared level beside it (None: not read, or the store is down).
+    ``trust``, the declared level beside it (None: not read, or the store is down);
+    ``alerts``, the header's alert count (None: not read).
     """
     status = build_status(catalogue, feeds, worker, now, levels=levels, store_error=store_error,
-                          trust=trust, declared=trust is not None or store_error is not None)
+                          trust=trust, declared=trust is not None or store_error is not None,
+                          alerts=alerts)
     published: Levels | None = None if store_error else (levels or {})
     running = status.worker == "running"
 
@@ -286,9 +329,10 @@ def build_overview(
 def build_status(catalogue: Catalogue, feeds: Sequence[FeedStatus],
                  worker: Mapping[str, str] | None, now: float, *, levels: Levels | None = None,
                  store_error: str | None = None, trust: TrustStatus | None = None,
-                 declared: bool = True) -> StatusView:
+                 declared: bool = True, alerts: AlertCount | None = None) -> StatusView:
     """The header every page carries: the store, the feeds, the worker, the trust's
-    calculated level and (``declared``) the declared one beside it, and the UK time."""
+    calculated level and (``declared``) the declared one beside it, the UK time, and
+    (``alerts``, count_alerts) how many alerts are active."""
     tz = catalogue.timezone
     worker_state: Literal["running", "stopped", "unknown"] = (
         "unknown" if store_error else ("stopped" if worker_stopped(worker, now) else "running"))
@@ -309,6 +353,7 @@ def build_status(catalogue: Catalogue, feeds: Sequence[FeedStatus],
         level=overall,
         declared=shown,
         clock=clock_view(now, tz),
+        alerts=alerts,
     )
 
 

@@ -1,16 +1,18 @@
 """The status bar at the top of every page: the trust's calculated level, the declared level
-beside it (and a loud DIVERGES when they differ), the UK time, and every failure, loudly."""
+beside it (and a loud DIVERGES when they differ), the UK time, how many alerts are active
+(a link to /alerts, loud while any is unacknowledged), and every failure, loudly."""
 
 from __future__ import annotations
 
 from dash import html
 
 from dashboard.components.levels import declared_level, overall_level
-from dashboard.data import StatusView
+from dashboard.data import AlertCount, StatusView
 from dashboard.levels import OVERALL, missing_level
 
-__all__ = ["config_error_banner", "loading_status", "status_bar"]
+__all__ = ["ALERTS_PATH", "alerts_chip", "config_error_banner", "loading_status", "status_bar"]
 
+ALERTS_PATH = "/alerts"
 STORE_BANNER = "DATA STORE UNREACHABLE — figures below are not live"
 WORKER_BANNER = "WORKER STOPPED — no new data is being collected"
 
@@ -18,6 +20,16 @@ WORKER_BANNER = "WORKER STOPPED — no new data is being collected"
 def _chip(text: str, ok: bool) -> html.Span:
     # The text says the state; the colour only repeats it (never colour alone).
     return html.Span(text, className="chip " + ("chip-ok" if ok else "chip-bad"))
+
+
+def alerts_chip(count: AlertCount) -> html.A:
+    """"2 ALERTS (1 unacknowledged)", a link to /alerts: loud while any is unacknowledged
+    or when the alerts could not be read (never a quiet "no alerts" it cannot see)."""
+    loud = "chip-alerts-loud" if count.loud else "chip-alerts-quiet"
+    return html.A(count.text, href=ALERTS_PATH, id="status-alerts",
+                  className=f"chip chip-alerts {loud}", title=count.error,
+                  **{"data-total": str(count.total),  # type: ignore[arg-type]
+                     "data-unacknowledged": str(count.unacknowledged)})
 
 
 def _banner(text: str, detail: str | None = None, *, kind: str = "critical",
@@ -52,7 +64,7 @@ def status_bar(status: StatusView, title: str = "Overview",
     calculated one; when they diverge a banner says so under the line as well."""
     store_ok = status.store_error is None
     problems = status.feed_problems
-    chips = [_chip("STORE OK" if store_ok else "STORE UNREACHABLE", store_ok)]
+    chips: list = [_chip("STORE OK" if store_ok else "STORE UNREACHABLE", store_ok)]
     if store_ok:
         healthy = status.feeds_total - len(problems)
         if status.feeds_total == 0:
@@ -61,6 +73,8 @@ def status_bar(status: StatusView, title: str = "Overview",
             chips.append(_chip(f"FEEDS {healthy}/{status.feeds_total} OK", not problems))
         running = status.worker == "running"
         chips.append(_chip("WORKER RUNNING" if running else "WORKER STOPPED", running))
+    if status.alerts is not None and status.alerts.shown:
+        chips.insert(0, alerts_chip(status.alerts))
     updated, date = status.updated, status.date
     if status.clock is not None:  # the zone as well: GMT or BST
         updated = f"{updated} ({status.clock.zone})"

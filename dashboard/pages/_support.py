@@ -41,10 +41,11 @@ from dashboard.components.session import signed_in_badge
 from dashboard.components.status import config_error_banner, loading_status, status_bar
 from dashboard.components.watchdog import STORE_ID, watchdog
 from dashboard.context import DashboardContext
-from dashboard.data import Latest, StatusView, build_status
+from dashboard.data import Latest, StatusView, build_status, count_alerts
 from dashboard.formatting import UK, local_time
 from dashboard.levels import Levels
 from dashboard.sessions import current_principal
+from surge.alerting.book import Alert, AlertBook
 from surge.auth import allows, needed
 from surge.catalogue import Catalogue
 from surge.declarations import Declaration, TrustStatus, diverging_since
@@ -54,8 +55,8 @@ from surge.levels import OVERALL
 from surge.rules.model import Rules
 from surge.store import FeedStatus, Store
 
-__all__ = ["Base", "Build", "Variant", "may", "page_layout", "read_base", "read_trust",
-           "refresh_page", "register_refresh", "rules_of", "shared_base"]
+__all__ = ["Base", "Build", "Variant", "may", "page_layout", "read_alerts", "read_base",
+           "read_trust", "refresh_page", "register_refresh", "rules_of", "shared_base"]
 
 log = logging.getLogger(__name__)
 RULES_CACHE = "surge_pages_rules"  # app.server.extensions: parsed rules by version
@@ -75,6 +76,7 @@ class Base:
     levels: Levels | None  # None: the store did not answer
     trust: TrustStatus | None
     status: StatusView
+    alerts: Mapping[str, Alert] | None = None  # active alerts; None: not read
 
 
 def read_trust(store: Store, catalogue: Catalogue, levels: Levels, now: float) -> TrustStatus:
@@ -89,8 +91,9 @@ def read_trust(store: Store, catalogue: Catalogue, levels: Levels, now: float) -
 
 
 def read_base(context: DashboardContext, catalogue: Catalogue, now: float) -> Base:
-    """Latest values, feeds, workers, the levels and the declaration; a Base saying the
-    store is down when it does not answer."""
+    """Latest values, feeds, workers, the levels, the declaration and the active alerts
+    (one HGETALL, for every header's count and the alerts page); a Base saying the store is
+    down when it does not answer."""
     try:
         store = context.store()
         latest = store.latest()
@@ -98,11 +101,25 @@ def read_base(context: DashboardContext, catalogue: Catalogue, now: float) -> Ba
         worker = store.worker()
         levels = store.published_levels(catalogue)
         trust = read_trust(store, catalogue, levels, now)
+        alerts, alerts_error = read_alerts(store)
     except StoreUnavailable as exc:
-        status = build_status(catalogue, [], None, now, store_error=str(exc))
+        status = build_status(catalogue, [], None, now, store_error=str(exc),
+                              alerts=count_alerts(None, error=str(exc)))
         return Base(catalogue, now, None, str(exc), {}, [], None, None, None, status)
-    status = build_status(catalogue, feeds, worker, now, levels=levels, trust=trust)
-    return Base(catalogue, now, store, None, latest, feeds, worker, levels, trust, status)
+    status = build_status(catalogue, feeds, worker, now, levels=levels, trust=trust,
+                          alerts=count_alerts(alerts, error=alerts_error))
+    return Base(catalogue, now, store, None, latest, feeds, worker, levels, trust, status,
+                alerts)
+
+
+def read_alerts(store: Store) -> tuple[dict[str, Alert] | None, str | None]:
+    """The active alerts, or None and why when a record does not read: every header then
+    says ALERTS NOT AVAILABLE, rather than every page failing (StoreUnavailable passes)."""
+    try:
+        return AlertBook(store).active(), None
+    except (ValueError, TypeError) as exc:
+        log.error("the active alerts do not read: %s", exc)
+        return None, f"the alerts in the store do not read: {exc}"
 
 
 def rules_of(context: DashboardContext, store: Store) -> Rules:
