@@ -1,9 +1,14 @@
-"""The HTTP API for other systems (/api/v1/): read the levels; declare, withdraw, confirm.
+"""The HTTP API for other systems (/api/v1/): read the levels and the alerts; declare,
+withdraw, confirm; acknowledge alerts, create and end silences.
 
     GET    /api/v1/levels                  viewer        calculated and declared levels
     POST   /api/v1/declaration             commander     surge.actions.declare_level
     DELETE /api/v1/declaration             commander     surge.actions.withdraw_declaration
     POST   /api/v1/actions/<id>/confirm    duty_manager  surge.actions.confirm_action
+    GET    /api/v1/alerts                  viewer        active alerts, silences, resolved
+    POST   /api/v1/alerts/<id>/ack         duty_manager  surge.actions.acknowledge_alert
+    POST   /api/v1/silences                duty_manager  surge.actions.create_silence
+    DELETE /api/v1/silences/<id>           duty_manager  surge.actions.end_silence
 
 Each view is a thin caller of surge.actions: it reads the JSON body, says who is acting
 (``web_actor("api")``) and answers with what the action recorded. Who is calling is the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any
 
 import flask
@@ -32,28 +38,37 @@ from dashboard.auth import role_required, web_actor
 from dashboard.context import DashboardContext, current
 from dashboard.data import worker_stopped
 from dashboard.sessions import actor, audit, csrf_ok, csrf_token, current_principal
+from dashboard.views.alerts import HISTORY, ack_state, urgency
 from surge.actions import (
+    AlertAcknowledgement,
     ConfirmationMade,
     Conflict,
     DeclarationMade,
     Forbidden,
     InvalidArgument,
+    SilenceMade,
     UnknownAction,
     UnknownActor,
+    UnknownAlert,
     WithdrawalMade,
+    acknowledge_alert,
     confirm_action,
+    create_silence,
     declare_level,
+    end_silence,
     withdraw_declaration,
 )
+from surge.alerting.book import Ack, Alert, AlertBook, Silence
 from surge.auth import needed
 from surge.catalogue import Catalogue
 from surge.configfile import did_you_mean
 from surge.declarations import MAX_TEXT, Declaration, TrustStatus, rules_in_force, trust_status
+from surge.durations import parse_duration
 from surge.errors import ConfigError, StoreUnavailable
 from surge.levels import PublishedLevel, describe, describe_pending
 from surge.timefmt import utc_iso
 
-__all__ = ["PREFIX", "install_api", "levels_json"]
+__all__ = ["PREFIX", "alert_json", "alerts_json", "install_api", "levels_json"]
 
 PREFIX = "/api/v1"
 CSRF_HEADER = "X-CSRF-Token"
@@ -65,7 +80,8 @@ SAID = {  # werkzeug's errors, as this API says them (the view itself says more 
     503: "the data store cannot be reached to check who is calling: try again shortly",
 }
 ENDPOINTS = ("GET /api/v1/levels, POST /api/v1/declaration, DELETE /api/v1/declaration, "
-             "POST /api/v1/actions/ID/confirm")
+             "POST /api/v1/actions/ID/confirm, GET /api/v1/alerts, POST /api/v1/alerts/ID/ack, "
+             "POST /api/v1/silences, DELETE /api/v1/silences/ID")
 
 
 class _Refused(Exception):
@@ -97,7 +113,7 @@ def _answers(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(exc.status, exc.message, field=exc.field)
         except (Forbidden, UnknownActor) as exc:  # a refusal is on the audit trail already
             return _error(403, str(exc))
-        except UnknownAction as exc:
+        except (UnknownAction, UnknownAlert) as exc:
             return _error(404, str(exc))
         except InvalidArgument as exc:
             return _error(400, str(exc))
@@ -179,6 +195,40 @@ def _level(body: Mapping[str, Any], catalogue: Catalogue) -> int:
     return value
 
 
+def _ends(body: Mapping[str, Any], now: float) -> float:
+    """When a silence ends (Surge time): ``duration`` ("2h") from now, or ``ends`` (ISO 8601
+    with its zone), exactly one of them; 400 naming the field otherwise."""
+    duration, ends = body.get("duration"), body.get("ends")
+    if (duration is None) == (ends is None):
+        raise _Refused(400, "say how long the silence lasts: either duration (such as \"2h\") "
+                            "or ends (such as \"2026-11-18T15:00:00Z\"), not both",
+                       field="duration")
+    if duration is not None:
+        if not isinstance(duration, str):
+            raise _Refused(400, f"duration must be text such as \"30m\" or \"2h\", not "
+                                f"{_json_type(duration)}", field="duration")
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            raise _Refused(400, f"duration: {exc}", field="duration") from None
+        if seconds <= 0:
+            raise _Refused(400, "duration must be more than 0: such as \"30m\" or \"2h\"",
+                           field="duration")
+        return now + seconds
+    if not isinstance(ends, str):
+        raise _Refused(400, f"ends must be an ISO 8601 time (text), not {_json_type(ends)}",
+                       field="ends")
+    try:
+        when = datetime.fromisoformat(ends)
+    except ValueError:
+        raise _Refused(400, f"ends must be an ISO 8601 time such as \"2026-11-18T15:00:00Z\", "
+                            f"not {ends[:40]!r}", field="ends") from None
+    if when.tzinfo is None:
+        raise _Refused(400, "ends must say its time zone: \"2026-11-18T15:00:00Z\" (UTC) or "
+                            "\"2026-11-18T15:00:00+01:00\"", field="ends")
+    return when.timestamp()
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true or false"
@@ -246,6 +296,84 @@ def levels_json(context: DashboardContext) -> dict[str, Any]:
             "rules_version": catalogue.version, "worker": "running" if running else "stopped",
             "stale": stale, "trust": trust_json(status),
             "levels": {name: level_json(level) for name, level in sorted(shown.items())}}
+
+
+def alert_json(alert: Alert, now: float, ack: Ack | None = None,
+               silences: Mapping[str, Silence] | None = None) -> dict[str, Any]:
+    """One alert (active or resolved): what, how bad, since when, who was told, its
+    acknowledgement (``taken_up`` false: recorded, the worker stops its escalation at its
+    next step) and its escalation."""
+    state = ack_state(alert, ack)
+    acknowledgement = None
+    if state == "acknowledged":
+        acknowledgement = {"by": alert.acked_by, **_at("at", alert.acked_at),
+                           "note": alert.ack_note, **_at("expires", alert.ack_expires),
+                           "taken_up": True}
+    elif state == "pending" and ack is not None:
+        acknowledgement = {"by": ack.by, **_at("at", ack.at), "note": ack.note or None,
+                           **_at("expires", None), "taken_up": False}
+    active = alert.resolved_at is None
+    step = alert.next_step
+    upcoming = alert.next_escalation(now) if active and state == "unacknowledged" else None
+    silence = next((s for s in (silences or {}).values() if s.covers(alert, now)), None)
+    return {
+        "id": alert.id, "kind": alert.kind, "name": alert.name, "title": alert.title,
+        "level": alert.level, "level_name": alert.level_name, "severity": alert.severity,
+        "reason": alert.reason, **_at("since", alert.since), **_at("fired_at", alert.fired_at),
+        "site": alert.site, "function": alert.function, "exercise": alert.exercise,
+        "receivers": list(alert.receivers), "notified": list(alert.notified),
+        "withheld": list(alert.withheld),
+        "unacknowledged": state == "unacknowledged",
+        "unacknowledged_for": round(alert.unacked_for(now if active else
+                                                      alert.resolved_at or now), 1),
+        "acknowledgement": acknowledgement,
+        "escalation": {
+            "step": alert.step, "steps": len(alert.chain),
+            "chain": [{"after": after, "receiver": receiver} for after, receiver in alert.chain],
+            "next": {"receiver": step[1], **_at("at", upcoming)}
+            if step is not None and upcoming is not None else None},
+        "silenced_by": silence.id if silence is not None and active else None,
+        **_at("resolved_at", alert.resolved_at), "resolved_reason": alert.resolved_reason,
+        "url": f"/alerts#{alert.id}"}
+
+
+def silence_json(silence: Silence) -> dict[str, Any]:
+    return {"id": silence.id, "matcher": dict(silence.matcher), "reason": silence.reason,
+            "by": silence.by, **_at("ends", silence.ends), **_at("created", silence.created)}
+
+
+def alerts_json(context: DashboardContext) -> dict[str, Any]:
+    """The active alerts (most urgent first), the silences in force and the alerts resolved
+    most recently (newest first), with the counts the pages' headers show."""
+    store = context.store()
+    now = context.clock()
+    book = AlertBook(store)
+    active, acks = book.active(), book.acks()
+    silences = {k: s for k, s in book.silences().items() if s.ends > now}
+    ordered = sorted(active.values(), key=lambda a: urgency(a, ack_state(a, acks.get(a.id))))
+    shown = [alert_json(a, now, acks.get(a.id), silences) for a in ordered]
+    return {**_at("at", now), "mode": context.run_clock().mode,
+            "worker": "stopped" if worker_stopped(store.worker(), now) else "running",
+            "counts": {"active": len(shown),
+                       "unacknowledged": sum(a["unacknowledged"] for a in shown),
+                       "silences": len(silences)},
+            "active": shown,
+            "silences": [silence_json(s) for s in sorted(silences.values(),
+                                                         key=lambda s: (s.ends, s.id))],
+            "resolved": [alert_json(a, now) for a in book.resolved(HISTORY)]}
+
+
+def acknowledged_json(done: AlertAcknowledgement) -> dict[str, Any]:
+    return {"acknowledgement": {"alert": done.alert, "name": done.name, "by": done.by,
+                                **_at("at", done.at), "note": done.note or None,
+                                "via": "api"},
+            "event_id": done.event_id}
+
+
+def silenced_json(made: SilenceMade) -> dict[str, Any]:
+    return {"silence": {"id": made.id, "matcher": made.matcher, "reason": made.reason,
+                        "by": made.by, **_at("ends", made.ends)},
+            "event_id": made.event_id}
 
 
 def declared_json(made: DeclarationMade) -> dict[str, Any]:
@@ -321,6 +449,52 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
                               rules=rules)
         return _answer(200 if done.already else 201, confirmed_json(done))
 
+    @role_required(needed("view"))
+    @_answers
+    def alerts() -> Response:
+        response = _answer(200, alerts_json(current()))
+        if current_principal().kind == "user":  # what its POSTs and DELETEs must send back
+            response.headers[CSRF_HEADER] = csrf_token()
+        return response
+
+    @role_required(needed("acknowledge"))
+    @_answers
+    def acknowledge(alert_id: str) -> Response:
+        _csrf_checked()
+        note = _text(_body(("note",)), "note", required=False)
+        done = acknowledge_alert(context.store(), web_actor("api"), alert=alert_id, note=note)
+        return _answer(201, acknowledged_json(done))
+
+    @role_required(needed("silence"))
+    @_answers
+    def silence() -> Response:
+        _csrf_checked()
+        body = _body(("matcher", "duration", "ends", "reason"))
+        matcher = body.get("matcher")
+        if not isinstance(matcher, dict) or not matcher:
+            raise _Refused(400, "matcher is required: an object of one or more of kind, name, "
+                                "site, function, min_level, such as {\"kind\": \"feed\"}",
+                           field="matcher")
+        reason = _text(body, "reason", required=True)
+        ends = _ends(body, context.clock())
+        made = create_silence(context.store(), web_actor("api"), matcher=matcher, ends=ends,
+                              reason=reason or "")
+        return _answer(201, silenced_json(made))
+
+    @role_required(needed("silence"))
+    @_answers
+    def unsilence(silence_id: str) -> Response:
+        _csrf_checked()
+        reason = _text(_body(("reason",)), "reason", required=False)
+        store = context.store()
+        if silence_id not in AlertBook(store).silences():
+            raise _Refused(404, f"there is no silence {silence_id[:40]!r} in force: it may have "
+                                f"ended (GET {PREFIX}/alerts lists those in force)")
+        event_id = end_silence(store, web_actor("api"), silence=silence_id, reason=reason)
+        return _answer(200, {"ended": {"id": silence_id, "reason": reason,
+                                       **_at("at", context.clock())},
+                             "event_id": event_id})
+
     def unknown(rest: str) -> Response:  # rather than Dash's page for any path
         return _error(404, f"no such endpoint: GET {PREFIX}/{rest[:100]}; the endpoints are "
                            f"{ENDPOINTS} (docs/api.md)")
@@ -330,5 +504,9 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
     add(f"{PREFIX}/declaration", "api_declare", declare, methods=["POST"])
     add(f"{PREFIX}/declaration", "api_withdraw", withdraw, methods=["DELETE"])
     add(f"{PREFIX}/actions/<action_id>/confirm", "api_confirm", confirm, methods=["POST"])
+    add(f"{PREFIX}/alerts", "api_alerts", alerts, methods=["GET"])
+    add(f"{PREFIX}/alerts/<alert_id>/ack", "api_ack", acknowledge, methods=["POST"])
+    add(f"{PREFIX}/silences", "api_silence", silence, methods=["POST"])
+    add(f"{PREFIX}/silences/<silence_id>", "api_unsilence", unsilence, methods=["DELETE"])
     add(f"{PREFIX}/<path:rest>", "api_unknown", unknown, methods=["GET"])
     server.register_error_handler(HTTPException, _http_error)

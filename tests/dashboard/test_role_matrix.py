@@ -18,12 +18,19 @@ from flask.testing import FlaskClient
 from dashboard.app import create_app
 from dashboard.auth import page_role, pages_for
 from surge import keys
-from surge.actions import declare_level
+from surge.actions import acknowledge_alert, create_silence, declare_level
+from surge.alerting.book import Alert, AlertBook
 from surge.auth import ROLES, Tokens, Users, needed
 from surge.catalogue import load_catalogue
 from surge.cli import main
 from surge.declarations import planned_actions
-from surge.events import ActionConfirmed, read_events
+from surge.events import (
+    ActionConfirmed,
+    AlertAcknowledged,
+    SilenceCreated,
+    SilenceEnded,
+    read_events,
+)
 from surge.rules.loader import load_rules
 from surge.store import Store
 from tests.dashboard.conftest import (
@@ -286,6 +293,10 @@ def test_each_api_door_needs_the_role_its_action_needs(app: Dash) -> None:
     assert views["api_declare"].surge_role == views["api_withdraw"].surge_role == \
         needed("declare")
     assert views["api_confirm"].surge_role == needed("confirm")
+    assert views["api_alerts"].surge_role == needed("view")
+    assert views["api_ack"].surge_role == needed("acknowledge")
+    assert views["api_silence"].surge_role == views["api_unsilence"].surge_role == \
+        needed("silence")
 
 
 # --- the reload action through the CLI -----------------------------------------------------
@@ -401,8 +412,160 @@ def test_every_page_declares_its_role_and_the_navigation_follows_it(app: Dash) -
 def test_the_admin_link_is_offered_to_admins_only(app: Dash, store: Store) -> None:
     from dashboard.components.navigation import nav_links
 
-    pages = ["/", "/tactical", "/operational", "/protocols", "/status"]  # every role's
+    pages = ["/", "/tactical", "/operational", "/protocols", "/status", "/alerts"]  # every role's
     assert [link.href for link in nav_links("admin", "overview")] == [*pages, "/admin"]
     assert "/admin" not in [link.href for link in nav_links("admin", "admin")]
     for role in BELOW_ADMIN:
         assert [link.href for link in nav_links(role, "overview")] == pages
+
+
+# --- alerts: acknowledging and silences, through the page's callbacks and the HTTP API -----
+
+OPERATOR = ADMIN_CLI
+ALERT = Alert(id="al-matrix", key="level:ae", kind="level", name="ae", title="A&E operations",
+              level=3, level_name="Severe pressure", severity="critical", reason="matrix",
+              since=1.0e9, fired_at=1.0e9, function="ae", receivers=("duty-managers",),
+              notified=("duty-managers",), unacked_since=1.0e9)
+ALERT_CALLBACKS = {"ack callback": "ack-result", "create silence callback": "silence-result",
+                   "end silence callback": "silence-end-result"}
+ALERT_API_DOORS = {"POST /api/v1/alerts/ID/ack": needed("acknowledge"),
+                   "POST /api/v1/silences": needed("silence"),
+                   "DELETE /api/v1/silences/ID": needed("silence")}
+
+
+def alerting_state(store: Store) -> str:
+    """An active alert and a silence in force (made by the operator), for the doors to act
+    on; the silence's id."""
+    import time
+
+    AlertBook(store).save(ALERT)
+    return create_silence(store, OPERATOR, matcher={"kind": "feed"}, ends=time.time() + 3600,
+                          reason="set up").id
+
+
+def alert_callback(app: Dash, client: FlaskClient, what: str, silence: str) -> Any:
+    """The POST the page's Acknowledge, Create silence or End silence button makes."""
+    output = ALERT_CALLBACKS[what]
+    [found] = [k for k in app.callback_map if output in k]
+    if what == "ack callback":
+        clicked: dict[str, Any] = {"type": "ack-button", "alert": ALERT.id}
+        state = [({"type": "ack-note", "alert": ALERT.id}, "matrix")]
+    elif what == "end silence callback":
+        clicked = {"type": "silence-end", "silence": silence}
+        state = [({"type": "silence-end-reason", "silence": silence}, "matrix")]
+    else:
+        clicked = {"type": "silence-create", "key": "form"}
+        values = {"kind": "level", "duration": "1h", "reason": "matrix"}
+        state = [({"type": f"silence-{f}", "key": "form"}, values.get(f))
+                 for f in ("kind", "name", "site", "function", "min-level", "duration",
+                           "reason")]
+    result = {**clicked, "type": output}
+    return client.post("/_dash-update-component", json={
+        "output": found, "outputs": {"id": result, "property": "children"},
+        "inputs": [{"id": clicked, "property": "n_clicks", "value": 1}],
+        "state": [{"id": ident, "property": "value", "value": v} for ident, v in state],
+        "changedPropIds": [json.dumps(clicked, sort_keys=True, separators=(",", ":"))
+                           + ".n_clicks"]})
+
+
+def alert_changes(store: Store, what: str) -> bool:
+    """Whether the door's action happened (once), as the events record it."""
+    if what.startswith("ack") or what.endswith("/ack"):
+        return len(read_events(store, kinds=[AlertAcknowledged])) == 1
+    if what.startswith(("create", "POST")):
+        return len(read_events(store, kinds=[SilenceCreated])) == 2  # the set-up's, and this
+    return len(read_events(store, kinds=[SilenceEnded])) == 1
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("what", ALERT_CALLBACKS)
+def test_the_alert_callbacks_role_matrix(app: Dash, store: Store, what: str,
+                                         caller: str) -> None:
+    silence = alerting_state(store)
+    client = client_as(app, store, caller)
+    before, events = snapshot(store.client), len(store.events())
+    response = alert_callback(app, client, what, silence)
+    allowed = caller in ("duty_manager", "commander", "admin")
+    want = 401 if caller == "anonymous" else 200 if allowed else 403
+    assert response.status_code == want, (what, caller, response.data[:300])
+    added = new_events(store, events)
+    if allowed:
+        said = json.dumps(response.get_json())
+        assert "Nothing changed" not in said, said
+        assert alert_changes(store, what)
+        via = None if what == "end silence callback" else "page"  # (SilenceEnded has no via)
+        assert [(e.data["by"], e.data.get("via")) for e in added if e.kind != "audit"] == \
+            [(user_name(caller), via)]
+        assert [e.data["via"] for e in added if e.kind == "audit"] == ["page"]
+        return
+    assert snapshot(store.client) == before, "a refused request changed Redis"
+    if caller == "anonymous":
+        assert added == []  # refused before its body is read: what it asked is not known
+        return
+    [refused] = [e.data for e in added]
+    assert (refused["action"], refused["user"], refused["needed"]) == \
+        ("access_refused", label(caller), "duty_manager")
+    assert refused["target"].startswith("callback {") and ALERT_CALLBACKS[what] in \
+        refused["target"]
+
+
+@pytest.mark.parametrize("caller", API_CALLERS)
+@pytest.mark.parametrize("door", ALERT_API_DOORS)
+def test_the_alert_api_role_matrix(app: Dash, store: Store, door: str, caller: str) -> None:
+    silence = alerting_state(store)
+    client, headers = api_client_as(app, store, caller)
+    method, path = door.replace("ID", ALERT.id if "alerts" in door else silence).split()
+    body = {"POST /api/v1/alerts/ID/ack": {"note": "matrix"},
+            "POST /api/v1/silences": {"matcher": {"kind": "level"}, "duration": "1h",
+                                      "reason": "matrix"},
+            "DELETE /api/v1/silences/ID": {"reason": "matrix"}}[door]
+    before, events = snapshot(store.client), len(store.events())
+    response = client.open(path, method=method, json=body, headers=headers)
+    least = ALERT_API_DOORS[door]
+    allowed = caller not in ("anonymous", "screen") and ROLES.index(api_role(caller)) >= \
+        ROLES.index(least)
+    want = 401 if caller == "anonymous" else (200 if method == "DELETE" else 201) \
+        if allowed else 403
+    assert response.status_code == want, (door, caller, response.data[:300])
+    added = new_events(store, events)
+    if allowed:
+        assert alert_changes(store, door)
+        assert [e.data["via"] for e in added if e.kind == "audit"] == ["api"]
+        assert all(e.data["by"] == api_label(caller) for e in added if e.kind != "audit")
+        return
+    assert snapshot(store.client) == before, "a refused request changed Redis"
+    assert [e.kind for e in added] == ["audit"]
+    refused = added[0].data
+    assert (refused["action"], refused["user"], refused["needed"], refused["target"]) == \
+        ("access_refused", api_label(caller), least, f"{method} {path}")
+
+
+@pytest.mark.parametrize("caller", API_CALLERS)
+def test_every_caller_but_nobody_may_read_the_alerts(app: Dash, store: Store,
+                                                     caller: str) -> None:
+    alerting_state(store)
+    acknowledge_alert(store, OPERATOR, alert=ALERT.id)
+    client, headers = api_client_as(app, store, caller)
+    before = snapshot(store.client)
+    response = client.get("/api/v1/alerts", headers=headers)
+    assert response.status_code == (401 if caller == "anonymous" else 200)
+    if caller != "anonymous":
+        assert response.get_json()["counts"]["active"] == 1
+    if not caller.startswith("token:"):  # (a token's use is noted, at most every 30 s)
+        assert snapshot(store.client) == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_opening_the_alerts_page(app: Dash, store: Store, caller: str) -> None:
+    client = client_as(app, store, caller)
+    response = client.get("/alerts")
+    if caller == "anonymous":
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/login?next=%2Falerts"
+        return
+    assert response.status_code == 200
+    routed = client.post("/_dash-update-component",
+                         json=callback_body(app, "_pages_location", "/alerts", []))
+    assert routed.status_code == 200
+    controls = "silence-form" in routed.get_data(as_text=True)
+    assert controls == (caller in ("duty_manager", "commander", "admin"))
