@@ -58,7 +58,7 @@ from surge.actions import (
     end_silence,
     withdraw_declaration,
 )
-from surge.alerting.book import Ack, Alert, AlertBook, Silence
+from surge.alerting.book import Ack, Alert, AlertBook, RecordUnreadable, Silence
 from surge.auth import needed
 from surge.catalogue import Catalogue
 from surge.configfile import did_you_mean
@@ -121,6 +121,8 @@ def _answers(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(409, str(exc))
         except StoreUnavailable as exc:
             return _error(503, f"the data store cannot be reached: {exc}")
+        except RecordUnreadable as exc:
+            return _error(503, str(exc))
         except ConfigError as exc:
             return _error(503, f"the rules in force cannot be read: {exc}")
 

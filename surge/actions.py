@@ -454,7 +454,8 @@ def end_silence(store: Store, actor: Actor, *, silence: str,
         raise InvalidArgument(f"there is no silence {str(silence)[:40]!r} in force")
     recorder = Recorder(store)
     now = recorder.now()
-    event = SilenceEnded(ts=now, silence=silence, reason=why or "lifted", by=actor.name)
+    event = SilenceEnded(ts=now, silence=silence, reason=why or "lifted", by=actor.name,
+                         via=actor.via)
     audit = _audit(actor, "silence_ended", now, silence=silence, reason=why)
     return store.put_field(keys.SILENCES, silence, None,
                            [recorder.encode(event), recorder.encode(audit)])[0]

@@ -679,6 +679,7 @@ class SilenceEnded(Event):
     silence: str
     reason: str = ""  # "expired", "lifted", ...
     by: str | None = None
+    via: str | None = None  # page, api or cli, when someone lifted it
 
     def describe(self) -> str:
         by = f" by {self.by}" if self.by else ""

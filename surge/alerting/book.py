@@ -23,21 +23,31 @@ from typing import Any, TypeVar
 import redis
 
 from surge import keys
-from surge.errors import StoreUnavailable
+from surge.errors import StoreUnavailable, SurgeError
 from surge.store import Store
 
-__all__ = ["RESOLVED_KEPT", "Ack", "Alert", "AlertBook", "Notification", "Silence", "dump"]
+__all__ = ["RESOLVED_KEPT", "Ack", "Alert", "AlertBook", "Notification", "RecordUnreadable",
+           "Silence", "dump"]
 
 RESOLVED_KEPT = 2000  # resolved alerts kept for /alerts' history (the events keep them all)
 DONE_KEPT_MS = 7 * 86400 * 1000  # delivered or failed notifications kept this long
 T = TypeVar("T")
 
 
+class RecordUnreadable(SurgeError):
+    """A record in the store does not read as what it should be (written by hand, or by
+    another version): said, never taken for something else."""
+
+
 def _load(cls: type[T], text: str | bytes) -> T:
-    data = json.loads(text)
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v)
-                  for k, v in data.items() if k in names})
+    try:
+        data = json.loads(text)
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v)
+                      for k, v in data.items() if k in names})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise RecordUnreadable(f"a {cls.__name__.lower()} record in the store does not "
+                               f"read: {exc}") from None
 
 
 def dump(record: Any) -> str:

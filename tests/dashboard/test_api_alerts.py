@@ -111,6 +111,15 @@ def test_a_session_reads_the_alerts_and_gets_its_csrf_token(app: Dash, store: St
     assert answer.get_json()["counts"] == {"active": 0, "unacknowledged": 0, "silences": 0}
 
 
+def test_an_alert_record_that_does_not_read_is_a_503_that_says_so(app: Dash,
+                                                                  store: Store) -> None:
+    store.client.hset("surge:alerts", "al-bad", "{not json")
+    client, _ = signed_in(app, store, "viewer")
+    answer = client.get(ALERTS)
+    assert answer.status_code == 503
+    assert "alert record in the store does not read" in answer.get_json()["error"]
+
+
 # --- acknowledging -----------------------------------------------------------------------------
 
 
