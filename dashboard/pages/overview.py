@@ -25,10 +25,11 @@ from dashboard.data import (
     SPARK_WINDOW,
     OverviewView,
     build_overview,
+    count_alerts,
     sparkline_series,
 )
 from dashboard.formatting import UK, local_time
-from dashboard.pages._support import page_paths, read_trust
+from dashboard.pages._support import page_paths, read_alerts, read_trust
 from surge.catalogue import Catalogue
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store
@@ -80,8 +81,10 @@ def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
     latest = store.latest()
     series = store.series(sparkline_series(catalogue), now - SPARK_WINDOW, now)
     levels = store.published_levels(catalogue)
+    alerts, alerts_error = read_alerts(store)
     return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now,
-                          levels=levels, trust=read_trust(store, catalogue, levels, now))
+                          levels=levels, trust=read_trust(store, catalogue, levels, now),
+                          alerts=count_alerts(alerts, error=alerts_error))
 
 
 def refresh_overview(context: DashboardContext, previous: Mapping[str, Any],

@@ -399,8 +399,8 @@ def test_a_refresh_reads_the_levels_with_one_command(app: Dash, store: Store) ->
     store.client.config_resetstat()
     refresh(app)
     stats = store.client.info("commandstats")
-    # latest values, the live workers and the levels; no feeds are registered
-    assert stats["cmdstat_hgetall"]["calls"] == 3
+    # latest values, the live workers, the levels and the alerts; no feeds are registered
+    assert stats["cmdstat_hgetall"]["calls"] == 4
     # and at most one look at which rules version is in force (every couple of seconds)
     assert stats.get("cmdstat_hget", {"calls": 0})["calls"] <= 1
     assert "cmdstat_hmget" not in stats
