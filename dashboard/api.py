@@ -409,16 +409,21 @@ def _answer(status: int, body: Mapping[str, Any]) -> Response:
     return response
 
 
+def _with_csrf(response: Response) -> Response:
+    """A read's answer to a signed-in user carries the session's CSRF token: what its POSTs
+    and DELETEs must send back."""
+    if current_principal().kind == "user":
+        response.headers[CSRF_HEADER] = csrf_token()
+    return response
+
+
 def install_api(server: flask.Flask, context: DashboardContext) -> None:
     """The /api/v1/ routes on one app's server (after install_auth: its guard covers them)."""
 
     @role_required(needed("view"))
     @_answers
     def levels() -> Response:
-        response = _answer(200, levels_json(current()))
-        if current_principal().kind == "user":  # what its POSTs and DELETEs must send back
-            response.headers[CSRF_HEADER] = csrf_token()
-        return response
+        return _with_csrf(_answer(200, levels_json(current())))
 
     @role_required(needed("declare"))
     @_answers
@@ -454,10 +459,7 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
     @role_required(needed("view"))
     @_answers
     def alerts() -> Response:
-        response = _answer(200, alerts_json(current()))
-        if current_principal().kind == "user":  # what its POSTs and DELETEs must send back
-            response.headers[CSRF_HEADER] = csrf_token()
-        return response
+        return _with_csrf(_answer(200, alerts_json(current())))
 
     @role_required(needed("acknowledge"))
     @_answers
