@@ -20,7 +20,7 @@ from dashboard.auth import page_role, pages_for
 from surge import keys
 from surge.actions import acknowledge_alert, create_silence, declare_level
 from surge.alerting.book import Alert, AlertBook
-from surge.auth import ROLES, Tokens, Users, needed
+from surge.auth import ROLES, Tokens, Users, allows, needed
 from surge.catalogue import load_catalogue
 from surge.cli import main
 from surge.declarations import planned_actions
@@ -493,9 +493,8 @@ def test_the_alert_callbacks_role_matrix(app: Dash, store: Store, what: str,
         said = json.dumps(response.get_json())
         assert "Nothing changed" not in said, said
         assert alert_changes(store, what)
-        via = None if what == "end silence callback" else "page"  # (SilenceEnded has no via)
         assert [(e.data["by"], e.data.get("via")) for e in added if e.kind != "audit"] == \
-            [(user_name(caller), via)]
+            [(user_name(caller), "page")]
         assert [e.data["via"] for e in added if e.kind == "audit"] == ["page"]
         return
     assert snapshot(store.client) == before, "a refused request changed Redis"
@@ -569,3 +568,46 @@ def test_opening_the_alerts_page(app: Dash, store: Store, caller: str) -> None:
     assert routed.status_code == 200
     controls = "silence-form" in routed.get_data(as_text=True)
     assert controls == (caller in ("duty_manager", "commander", "admin"))
+
+
+# --- the Declare and Confirm controls' callbacks: the pages' doors to those actions ---------
+
+PAGE_DOORS = {"declare callback": needed("declare"), "confirm callback": needed("confirm")}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("door", PAGE_DOORS)
+def test_the_declare_and_confirm_callbacks_role_matrix(app: Dash, store: Store, door: str,
+                                                       caller: str) -> None:
+    from surge.declarations import planned_actions
+    from surge.events import ActionConfirmed, Declared
+    from surge.rules.loader import load_rules
+    from tests.conftest import active_worker
+    from tests.dashboard.test_pages_app import confirm, declare, level, publish
+
+    active_worker(store)
+    publish(store, {"overall": level(2, "overall", ["ae"]), "ae": level(2)})
+    action = next(a for a in planned_actions(load_rules(RULES)).values()
+                  if a.protocol == "ae" and a.level == 2)
+    client = client_as(app, store, caller)
+    before, events = snapshot(store.client), len(store.events())
+    response = (declare(app, client, 3, "two EDs closed") if door == "declare callback"
+                else confirm(app, client, action.id, "done"))
+    allowed = caller != "anonymous" and caller != "screen" and \
+        allows(caller, PAGE_DOORS[door])
+    want = 401 if caller == "anonymous" else 200 if allowed else 403
+    assert response.status_code == want, (door, caller, response.data[:300])
+    kind = Declared if door == "declare callback" else ActionConfirmed
+    made = read_events(store, kinds=[kind])
+    if allowed:
+        assert [(e.by, e.via) for e in made] == [(user_name(caller), "page")]
+        return
+    assert made == [] and snapshot(store.client) == before, "a refused request changed Redis"
+    added = new_events(store, events)
+    if caller == "anonymous":
+        assert added == []  # refused before its body is read
+        return
+    [refused] = [e.data for e in added]
+    assert (refused["action"], refused["user"], refused["needed"]) == \
+        ("access_refused", label(caller), PAGE_DOORS[door])
+
