@@ -183,7 +183,7 @@ def status(as_json: bool, **options: Any) -> None:
 
     settings = _settings(**options)
     report: dict[str, Any] = {"store": {"reachable": False}, "feeds": [], "worker": None,
-                              "workers": [], "rules": None, "clock": None}
+                              "workers": [], "rules": None, "clock": None, "alerts": None}
     try:
         store = open_store(settings)
         store.ping()
@@ -203,6 +203,7 @@ def status(as_json: bool, **options: Any) -> None:
         report["clock"] = {"mode": clock.mode, "speed": clock.speed, "scenario": clock.scenario,
                            "now": utc_iso(now), "banner": clock.banner()}
         report["feeds"] = [_feed_report(s, now) for s in store.feed_status()]
+        report["alerts"] = _alerts_report(store)
         store.close()
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -385,6 +386,25 @@ def _feed_report(s: Any, now: float) -> dict[str, Any]:
     }
 
 
+def _alerts_report(store: Store) -> dict[str, Any]:
+    """Alerts active and unacknowledged, and the outbox: pending, and failed in the last day."""
+    import time
+
+    from surge.alerting.book import AlertBook, RecordUnreadable
+
+    book = AlertBook(store)
+    try:
+        active = book.active()
+        sent = book.notifications()
+    except RecordUnreadable as exc:
+        return {"error": str(exc)}
+    day_ago = time.time() - 86400
+    return {"active": len(active),
+            "unacknowledged": sum(a.unacked_since is not None for a in active.values()),
+            "outbox_pending": sum(n.state == "pending" for n in sent),
+            "failed_last_day": sum(n.state == "failed" and n.created >= day_ago for n in sent)}
+
+
 def _print_status(report: dict[str, Any]) -> None:
     store = report["store"]
     if not store["reachable"]:
@@ -418,6 +438,15 @@ def _print_status(report: dict[str, Any]) -> None:
                    f"{rules['loaded_at']} by {rules['loaded_by']}")
     else:
         click.secho("rules: none in force yet (no worker has loaded them)", fg="red")
+    alerts = report.get("alerts")
+    if alerts and "error" in alerts:
+        click.secho(f"alerts: NOT AVAILABLE - {alerts['error']}", fg="red", bold=True)
+    elif alerts:
+        line = (f"alerts: {alerts['active']} active ({alerts['unacknowledged']} unacknowledged); "
+                f"outbox: {alerts['outbox_pending']} to send, {alerts['failed_last_day']} "
+                f"failed in the last day")
+        loud = alerts["unacknowledged"] or alerts["failed_last_day"]
+        click.secho(line, fg="red" if loud else None, bold=bool(loud))
     if not report["feeds"]:
         click.echo("feeds: none has been polled yet")
         return

@@ -121,3 +121,23 @@ def test_status_says_loudly_when_the_rules_engine_is_stuck(store, redis_url) -> 
     assert report["worker"]["engine_stalled_seconds"] == 300
     store.worker_beat("w", {"pid": 1, "role": "active", "engine_step": time.time()}, 60)
     assert "STUCK" not in invoke("status", env={"SURGE_REDIS_URL": redis_url}).output
+
+
+def test_status_counts_the_alerts_and_the_outbox(store, redis_url) -> None:
+    from surge.alerting.book import Alert, AlertBook, Notification
+
+    now = time.time()
+    book = AlertBook(store)
+    book.save(Alert(id="al-1", key="level:ae", kind="level", name="ae", title="A&E", level=3,
+                    level_name="Severe pressure", severity="critical", reason="r", since=now,
+                    fired_at=now, unacked_since=now))
+    book.enqueue(Notification(id="n-1", receiver="duty-managers", messages=(), created=now,
+                              next_at=now + 60))
+    book.record_attempt(Notification(id="n-2", receiver="ops", messages=(), created=now,
+                                     state="failed"))
+    result = invoke("status", "--json", env={"SURGE_REDIS_URL": redis_url})
+    assert json.loads(result.output)["alerts"] == {
+        "active": 1, "unacknowledged": 1, "outbox_pending": 1, "failed_last_day": 1}
+    text = invoke("status", env={"SURGE_REDIS_URL": redis_url}).output
+    assert "alerts: 1 active (1 unacknowledged); outbox: 1 to send, 1 failed in the last day" \
+        in text
