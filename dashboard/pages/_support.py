@@ -45,7 +45,7 @@ from dashboard.data import Latest, StatusView, build_status, count_alerts
 from dashboard.formatting import UK, local_time
 from dashboard.levels import Levels
 from dashboard.sessions import current_principal
-from surge.alerting.book import Alert, AlertBook
+from surge.alerting.book import Alert, AlertBook, RecordUnreadable
 from surge.auth import allows, needed
 from surge.catalogue import Catalogue
 from surge.declarations import Declaration, TrustStatus, diverging_since
@@ -117,7 +117,7 @@ def read_alerts(store: Store) -> tuple[dict[str, Alert] | None, str | None]:
     says ALERTS NOT AVAILABLE, rather than every page failing (StoreUnavailable passes)."""
     try:
         return AlertBook(store).active(), None
-    except (ValueError, TypeError) as exc:
+    except RecordUnreadable as exc:
         log.error("the active alerts do not read: %s", exc)
         return None, f"the alerts in the store do not read: {exc}"
 
