@@ -334,9 +334,11 @@ class Alerter:
             wait = _group_wait(config, message)
             group = groups.setdefault(receiver, {"due": now + wait, "messages": []})
             group["due"] = min(group["due"], now + wait)
-            # one message per alert in a group: the latest says where it stands
+            # one message per alert and status in a group: the latest firing says where it
+            # stands, and an acknowledgement or an escalation is never lost to a later change
+            same = (message["alert_id"], message["status"])
             group["messages"] = [m for m in group["messages"]
-                                 if m["alert_id"] != message["alert_id"]] + [message]
+                                 if (m["alert_id"], m["status"]) != same] + [message]
         for receiver, group in groups.items():
             self.book.save_group(receiver, group)
 
@@ -351,7 +353,7 @@ class Alerter:
                 continue
             messages = tuple(group["messages"])
             nid = "n-" + uuid.uuid4().hex[:16]
-            messages = tuple({**m, "idempotency_key": f"{nid}:{m['alert_id']}"}
+            messages = tuple({**m, "idempotency_key": f"{nid}:{m['alert_id']}:{m['status']}"}
                              for m in messages)
             self.book.flush_group(receiver, Notification(
                 id=nid, receiver=receiver, messages=messages, created=time.time(),

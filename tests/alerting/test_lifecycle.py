@@ -336,3 +336,27 @@ def test_a_standby_taking_over_goes_on_where_the_last_stopped(
     new_alerter().step()
     assert [r for r, *_ in sent(store)] == ["duty-managers", "tactical-commanders",
                                             "strategic-commanders"]
+
+
+def test_an_acknowledgement_is_not_lost_to_a_rise_in_the_same_group(
+        store: Store, catalogue: Catalogue, clock: Clock, tmp_path: Path) -> None:
+    config = write_config(tmp_path, CONFIG.replace("group_wait: 0s", "group_wait: 30s"))
+    store.clock = clock
+    alerter = Alerter(store, lambda: config, lambda: catalogue, clock,
+                      publish=Recorder(store, clock).record)
+    publish(store, clock, call_handling=3)
+    alerter.step()
+    clock.advance(30)
+    alerter.step()  # the firing message goes
+    add_user(store, "dm", "duty_manager")
+    acknowledge_alert(store, act_as(store, "dm", via="cli"), alert=only_alert(store).id)
+    alerter.step()  # the acknowledgement waits for its group ...
+    clock.advance(10)
+    publish(store, clock, call_handling=4)
+    alerter.step()  # ... and the rise joins it
+    clock.advance(30)
+    alerter.step()
+    last = AlertBook(store).notifications()[-1]
+    assert [m["status"] for m in last.messages] == ["acknowledged", "firing"]
+    assert len({m["idempotency_key"] for m in last.messages}) == 2
+
