@@ -95,13 +95,14 @@ def test_every_page_carries_the_exercise_band_and_shows_the_level_rising(exercis
     assert BAND in browser.find_element(By.ID, "run-mode-band").text
 
     def level_at_least_3(driver) -> bool:
-        try:
+        try:  # (the badge is redrawn by each refresh: one found may be gone when read)
             badge = driver.find_element(By.ID, "level-call_handling")
+            level = badge.get_attribute("data-level")
+            text = badge.text
         except Exception:
             return False
-        level = badge.get_attribute("data-level")
         return bool(level and level.isdigit() and int(level) >= 3
-                    and re.search(rf"\b{level}\b", badge.text))
+                    and re.search(rf"\b{level}\b", text))
 
     remaining = max(5.0, DEADLINE - (time.monotonic() - winter.started))
     WebDriverWait(browser, remaining, poll_frequency=1).until(level_at_least_3)
