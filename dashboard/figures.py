@@ -16,12 +16,36 @@ import numpy as np
 
 from dashboard.formatting import UK
 
-__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "level_timeline", "sparkline",
-           "threshold_chart", "uk_ticks"]
+__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "chart_window", "level_timeline",
+           "nice_range", "sparkline", "threshold_chart", "uk_ticks"]
 
 SPARK_COLOUR = "#8fb3d9"  # neutral blue-grey: a sparkline shows shape, never a level
 SPARK_MUTED = "#5a5f66"  # for stale series
 GAP = 300.0  # seconds without a sample after which the line is broken, not joined
+
+
+def chart_window(now: float, span: float, steps: int = 288) -> tuple[float, float]:
+    """The time axis of a chart that a wall screen redraws for days: ``span`` seconds ending
+    at ``now`` rounded up to the next ``span / steps``, so the axis (its range and tick
+    labels: the figure's layout) stays the same for many refreshes and the browser patches
+    the lines in place. An axis that slid with every refresh made plotly redraw the whole
+    figure and measure every label again, and its cache of label sizes grew for hours."""
+    step = span / steps
+    end = math.ceil(now / step) * step
+    return end - span, end
+
+
+def nice_range(low: float, high: float) -> tuple[float, float]:
+    """An axis range around [low, high], its ends on round numbers (whole multiples of 1, 2
+    or 5 x 10^k, about a quarter of the span), with room on both sides: it moves only when
+    the data passes a round number, not with every new point, so the figure's layout stands."""
+    span = high - low
+    if span <= 1e-9 * max(abs(low), abs(high), 1.0):  # flat: a range about the value
+        span = max(abs(high), 1.0)
+    raw = span / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return (math.floor(low / step - 0.05) * step, math.ceil(high / step + 0.05) * step)
 
 
 def break_gaps(ts: np.ndarray, values: np.ndarray,

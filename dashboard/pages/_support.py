@@ -219,7 +219,8 @@ def _changed(key: str, value: Any, digest: str, digests: dict[str, str]) -> Any:
     digests[key] = digest
     if before == digest:
         return no_update
-    if key.endswith(".figure") and isinstance(value, dict) and ":" in digest \
+    figure = key.split(":", 1)[0].endswith(".figure")  # "name.figure" or "name.figure:key"
+    if figure and isinstance(value, dict) and ":" in digest \
             and before.endswith(":" + digest.split(":", 1)[1]):
         patch = Patch()
         patch["data"] = value.get("data", [])

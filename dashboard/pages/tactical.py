@@ -20,7 +20,7 @@ from dashboard.auth import protect_callback, web_actor
 from dashboard.components.bands import band_scale
 from dashboard.components.levels import level_badge, level_why
 from dashboard.context import DashboardContext, current
-from dashboard.figures import threshold_chart
+from dashboard.figures import chart_window, threshold_chart
 from dashboard.formatting import uk_time
 from dashboard.pages._support import Base, may, page_layout, register_refresh, rules_of
 from dashboard.views.tactical import WINDOW, FunctionPanel, TriggerView, build_tactical, chart_series
@@ -134,8 +134,9 @@ def checklist_of(panel: FunctionPanel, can_confirm: bool) -> list:
 
 def render(panels: tuple[FunctionPanel, ...], now: float, tz: Any, wall: bool,
            shown: list[str], can_confirm: bool) -> dict[str, Any]:
+    start, end = chart_window(now, WINDOW)
     charts = {p.protocol: threshold_chart(
-        [(r.label, r.bands, r.lines, r.y_range) for r in p.chart], now - WINDOW, now, tz=tz,
+        [(r.label, r.bands, r.lines, r.y_range) for r in p.chart], start, end, tz=tz,
         row_height=44 if wall else 52) for p in panels}
     parts = {"tactical-note.children": [],
              "tactical-body.children": {p.protocol: body(p) for p in panels},

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dashboard.data import Latest, Reading, dom_id, read_value
+from dashboard.figures import chart_window
 from dashboard.formatting import format_span, uk_time
 from dashboard.levels import OVERALL, Levels, LevelView, level_view
 from dashboard.views.header import DeclaredView, declared_view
@@ -89,7 +90,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class Timeline:
-    start: float
+    start: float  # the chart's axis (figures.chart_window): ``end`` is a little after now
     end: float
     rows: tuple[StepSeries, ...]  # the trust first, then each function
     declared: StepSeries
@@ -262,7 +263,7 @@ def build_strategic(catalogue: Catalogue, now: float, *, levels: Levels | None,
     drivers_of = {d.name for d in published.reason.drivers} if published is not None else set()
     drivers = tuple(DriverView(f.id, f.label, level(f.id), f.id in drivers_of)
                     for f in catalogue.functions)
-    start = now - DAY
+    start, end = chart_window(now, DAY)
     changes = [e for e in events if isinstance(e, LevelChanged)]
     rows = [level_steps(OVERALL, "Trust (calculated)", changes,
                         published.level if published else None,
@@ -280,7 +281,7 @@ def build_strategic(catalogue: Catalogue, now: float, *, levels: Levels | None,
         declared=declared_view(trust, catalogue, now, live=worker_running),
         at_level=time_at_level(overall, now, published.since if published else None, tz),
         drivers=drivers,
-        timeline=Timeline(start, now, tuple(rows), declared, marks),
+        timeline=Timeline(start, end, tuple(rows), declared, marks),
         actions=actions_view(checklist, catalogue, now),
         headlines=headlines(catalogue, latest, now),
         levels=tuple(catalogue.levels),

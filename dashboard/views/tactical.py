@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dashboard.data import Latest, Reading, last_per_bucket, read_value
+from dashboard.figures import nice_range
 from dashboard.formatting import uk_time
 from dashboard.levels import Levels, LevelView, level_view
 from dashboard.views.protocols import threshold_words, trigger_subject
@@ -280,8 +281,7 @@ def _chart_row(trigger: Trigger, catalogue: Catalogue,
         [float(np.nanmin(v)) for _, _, v in lines if len(v)]
     y0 = min(cuts + seen) if cuts or seen else 0.0
     y1 = max(cuts + seen) if cuts or seen else 1.0
-    pad = (y1 - y0) * 0.15 or 1.0
-    y0, y1 = y0 - pad, y1 + pad
+    y0, y1 = nice_range(y0, y1)
     if metric is not None:
         y0, y1 = max(y0, metric.low), min(y1, metric.high)
     bands = []

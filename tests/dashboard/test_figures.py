@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import plotly.graph_objects as go
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dashboard.figures import SPARK_COLOUR, SPARK_MUTED, break_gaps, sparkline
+from dashboard.figures import (SPARK_COLOUR, SPARK_MUTED, break_gaps, chart_window, nice_range,
+                               sparkline)
 
 START, END = 1_000_000.0, 1_000_000.0 + 6 * 3600
 
@@ -70,3 +74,28 @@ def test_no_gap_no_change() -> None:
     got_ts, got_values = break_gaps(ts, np.array([1.0, 2, 3]))
     assert got_ts.tolist() == ts.tolist()
     assert got_values.tolist() == [1.0, 2, 3]
+
+
+
+@given(st.floats(-1e4, 1e4), st.just(0.0) | st.floats(0.01, 1e4))
+def test_an_axis_range_holds_the_data_with_round_ends(low: float, span: float) -> None:
+    y0, y1 = nice_range(low, low + span)
+    assert y0 < low and y1 > low + span  # room both sides
+    width = span or max(abs(low + span), 1.0)
+    assert y1 - y0 <= 2.6 * width  # the data fills a good part of it
+    steps = [m * 10.0 ** k for k in range(-6, 6) for m in (1, 2, 5)]
+    assert any(abs(y0 / s - round(y0 / s)) < 1e-6 and abs(y1 / s - round(y1 / s)) < 1e-6
+               and s >= width / 4 for s in steps), (y0, y1)  # ends on a round step
+
+
+def test_an_axis_range_stands_while_the_data_moves_a_little() -> None:
+    assert nice_range(12, 50) == nice_range(14, 50) == nice_range(12, 52)
+
+
+@given(st.floats(1e9, 2e9), st.sampled_from([6 * 3600, 24 * 3600]))
+def test_a_time_axis_ends_just_after_now_and_moves_in_steps(now: float, span: int) -> None:
+    start, end = chart_window(now, span)
+    assert end - start == span and now <= end < now + span / 288 + 1e-6
+    step_start = math.floor(now / (span / 288)) * (span / 288)
+    assert chart_window(step_start + 1e-3, span) == chart_window(end - 1e-3, span) \
+        or end - step_start <= 2e-3

@@ -153,6 +153,42 @@ def test_each_refresh_fills_the_page_then_sends_only_what_changed(
     assert len(sent) < len(set(first) - {f"{page}-status"}), sent  # nothing unchanged again
 
 
+@pytest.mark.parametrize("page", ["strategic", "tactical"])
+def test_a_chart_left_on_a_wall_is_patched_in_place_not_redrawn(store: Store,
+                                                                 page: str) -> None:
+    """A wall screen refreshing every few seconds for days: while the time axis stands (it
+    moves on in steps, not every refresh), a refresh sends the chart's new lines only, a
+    Patch, and never the whole figure again (a redrawn figure is measured again, label by
+    label, and the browser's cache of those sizes grew for as long as the screen was on)."""
+    clock = [NOW // 300 * 300 + 10]  # early in a step of the axis of both pages
+    app = create_app(auth_settings(), store, clock=lambda: clock[0])
+    active_worker(store)
+    publish(store, {"overall": level(2, "overall", ["ae"]), "ae": level(2)})
+    client = client_as(app, store, "viewer")
+    keys = FUNCTIONS if page == "tactical" else None
+    store.write([Sample("calls.waiting", "trust", clock[0] - 5, 12)])
+    first = refresh(app, client, page)
+    previous = first[f"{page}-digests"]["data"]
+    if page == "tactical":  # the first refresh drew the panels: the next fills them
+        previous = refresh(app, client, page, previous, keys=keys)[f"{page}-digests"]["data"]
+    clock[0] += 7
+    store.write([Sample("calls.waiting", "trust", clock[0] - 1, 14)])
+    out = refresh(app, client, page, previous, keys=keys)
+    charts = figures(out, f"{page}-chart")
+    assert charts and all("__dash_patch_update" in c for c in charts), charts  # lines only
+    clock[0] += 3600  # an hour on, the axis has moved: the whole figure, once
+    store.write([Sample("calls.waiting", "trust", clock[0] - 1, 15)])
+    out = refresh(app, client, page, out[f"{page}-digests"]["data"], keys=keys)
+    charts = figures(out, f"{page}-chart")
+    assert charts and all("layout" in c for c in charts), charts
+
+
+def figures(out: dict, chart: str) -> list[dict]:
+    """The figures a refresh sent to ``chart`` (a pattern output: each panel's)."""
+    return [value["figure"] for key, value in out.items()
+            if key == chart or key.startswith("{") and json.loads(key)["type"] == chart]
+
+
 def test_the_strategic_page_shows_both_levels_and_the_figures(app: Dash, store: Store) -> None:
     active_worker(store)
     publish(store, {"overall": level(2, "overall", ["ae"]), "ae": level(2)})
