@@ -90,5 +90,20 @@
         }
     });
 
+    // dash-renderer keeps an undo entry for every input change, and the refresh timer's
+    // tick is one: a screen on for a week would hold 120,000 of them (plotly/dash#727).
+    // Nothing here uses undo, so keep the last few. The array is replaced, never shared,
+    // on the next change, so trimming it in place is safe.
+    var HISTORY_KEPT = 20;
+
+    function trimHistory() {
+        var store = window.store && window.store.getState && window.store.getState();
+        var past = store && store.history && store.history.past;
+        if (past && past.length > HISTORY_KEPT) {
+            past.splice(0, past.length - HISTORY_KEPT);
+        }
+    }
+
     window.setInterval(check, 1000);
+    window.setInterval(trimHistory, 10000);
 })();

@@ -169,6 +169,26 @@ def test_the_playlist_moves_between_pages(surge_run: SurgeRun, browser: Any) -> 
     assert console_errors(browser) == []
 
 
+def test_a_wall_screen_does_not_keep_every_refresh_in_its_undo_history(
+        surge_run: SurgeRun, browser: Any) -> None:
+    """dash-renderer keeps an undo entry for every tick of the refresh timer and never lets
+    one go (plotly/dash#727): a wall screen on for a week would hold 120,000. The page keeps
+    the last 20, and goes on refreshing."""
+    browser.delete_all_cookies()
+    browser.get(surge_run.screen_url)
+    WebDriverWait(browser, 30).until(lambda d: "/screen/" not in d.current_url)
+    open_page(browser, surge_run.url, "strategic", "?wall=1")
+    past = "window.store.getState().history.past"
+    browser.execute_script(f"var p = {past}; while (p.length < 500) p.push(p[0] || {{}});")
+    assert browser.execute_script(f"return {past}.length") >= 500  # a week of ticks, in small
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(
+        lambda d: d.execute_script(f"return {past}.length") <= 21)
+    ticks = browser.execute_script(f"return {past}.length")
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(  # and it goes on refreshing
+        lambda d: d.execute_script(f"return {past}.length") != ticks)
+    assert console_errors(browser) == []
+
+
 def test_a_commander_declares_level_3_and_every_header_shows_it(surge_run: SurgeRun,
                                                                 browser: Any,
                                                                 artifacts: Path) -> None:
