@@ -17,7 +17,7 @@ from feeds.base import Feed
 from surge.catalogue import Catalogue
 from surge.errors import FetchFailed, StoreUnavailable
 from surge.events import Event, FeedDown, FeedRecovered, Recorder, SamplesStored
-from surge.ingest import ingest
+from surge.ingest import feed_source, ingest
 from surge.samples import Rejection
 from surge.store import Store
 
@@ -69,7 +69,7 @@ class FeedPoller:
         except Exception as exc:  # an adapter bug must not stop the worker; it is made loud
             log.exception("feed %s raised an unexpected error", self.feed.name)
             return self._failed(now, f"unexpected error in the feed: {type(exc).__name__}: {exc}")
-        result = ingest(self.store, self.catalogue, raw, source=f"feed:{self.feed.name}", now=now)
+        result = ingest(self.store, self.catalogue, raw, source=feed_source(self.feed.name), now=now)
         bad = result.rejected
         if result.newest is not None and (self.since is None or result.newest > self.since):
             self.since = result.newest
@@ -81,7 +81,7 @@ class FeedPoller:
             accepted=result.accepted, rejected=bad, late=len(result.late),
             duplicates=result.duplicates, newest_sample=self.since)
         if result.total:
-            self.publish(SamplesStored(ts=now, source=f"feed:{self.feed.name}",
+            self.publish(SamplesStored(ts=now, source=feed_source(self.feed.name),
                                        accepted=result.accepted, rejected=len(bad),
                                        late=len(result.late), duplicates=result.duplicates,
                                        notices=result.notices))

@@ -16,9 +16,23 @@ from surge.catalogue import Catalogue
 from surge.samples import Rejection, Sample, check_samples
 from surge.store import Store
 
-__all__ = ["IngestReport", "RawSample", "ingest"]
+__all__ = ["FEED_SOURCE", "IngestReport", "RawSample", "feed_source", "ingest", "polled"]
 
 RawSample = Sample | Mapping[str, Any]
+
+# A batch's source names who stored it; a feed the worker polls writes as "feed:NAME". The
+# rules engine waits for polled feeds before it evaluates a moment (their samples arrive a
+# poll after they are stamped), but not for data pushed to it (`surge ingest`, an API).
+FEED_SOURCE = "feed:"
+
+
+def feed_source(feed: str) -> str:
+    return FEED_SOURCE + feed
+
+
+def polled(source: str) -> bool:
+    """Whether a batch came from a feed the worker polls (else it was pushed)."""
+    return source.startswith(FEED_SOURCE)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from surge.events import (
     WorkerStopped,
     WorkerTookOver,
 )
+from surge.ingest import polled
 from surge.store import Store
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ class Worker:
                     if _id_le(notice.id, overlap_until):
                         samples = [s for s in samples if s.ts > caught_up_to]
                     if not self._halt_engine.is_set():
-                        engine.ingest(samples)
+                        engine.ingest(samples, pushed=not polled(notice.source))
                     cursor = notice.id
                 if time.monotonic() >= next_tick and not self._halt_engine.is_set():
                     engine.tick()

@@ -134,13 +134,24 @@ class LiveEngine:
 
     # --- running -----------------------------------------------------------------------
 
-    def ingest(self, samples: Sequence[Sample]) -> list[Transition]:
-        """Evaluate a freshly stored batch (called by the poller after each write)."""
+    def ingest(self, samples: Sequence[Sample], pushed: bool = False) -> list[Transition]:
+        """Evaluate a freshly stored batch.
+
+        A polled feed's batch is evaluated up to the horizon, like a tick. A ``pushed`` batch
+        (not from a feed the worker polls: `surge ingest`, an API) is evaluated at once up to
+        its newest sample (never past now), even when that is beyond the horizon: a breach
+        pushed now must raise its level now, not when the slowest feed next delivers. A polled
+        sample that then arrives stamped before that instant counts from the instant it
+        arrives, as any late sample does (so with pushed data live evaluation can differ from
+        a backtest of the same samples by up to a poll interval of the slowest feed)."""
         if not samples:
             return []
         with self.lock:
             self.evaluator.ingest(samples)
-            return self._settle(self.until())
+            until = self.until()
+            if pushed:
+                until = max(until, min(self.clock(), max(s.ts for s in samples)))
+            return self._settle(until)
 
     def tick(self) -> list[Transition]:
         """Time-based changes (windows completing, data going stale); reload if asked."""

@@ -312,3 +312,35 @@ def test_a_step_is_saved_with_its_events_and_published_after(store, tmp_path) ->
     assert {e.id for e in changes} <= recorded
     saved_t = json.loads(store.load_engine()["meta"])["t"] / 1000
     assert max(e.ts for e in changes) <= saved_t  # the state saved with them is as new
+
+
+def test_a_breach_pushed_now_raises_its_level_now_not_when_the_slowest_feed_delivers(
+        store, tmp_path) -> None:
+    """The engine evaluates polled feeds' data only up to the time every feed has delivered
+    (here 150 s behind: a feed polled every minute or two). A reading pushed to Surge (`surge
+    ingest`, an API) waits for nobody: its level changes as it is stored. A polled sample
+    that then arrives stamped earlier counts from when it arrives."""
+    clock = Clock(NOW)
+    engine = LiveEngine(store, write_rules(tmp_path), clock, horizon=lambda: clock.t - 150)
+    clock.t = NOW + 10 * MIN
+    polled = Sample("m.site", "A", clock.t, 13.0)
+    store.write([polled], source="feed:cad")
+    engine.ingest([polled])
+    assert store.levels()["q"]["level"] == 1  # a polled sample waits for the other feeds
+    clock.t += 1
+    pushed = Sample("m.site", "B", clock.t, 13.0)
+    store.write([pushed], source="cli")
+    changes = engine.ingest([pushed], pushed=True)
+    # evaluated up to the pushed sample, so the polled one before it too, at its own time
+    assert ("q", 3, polled.ts) in {(c.name, c.new, c.at) for c in changes}
+    assert store.levels()["q"]["level"] == 3
+    clock.t += 5
+    earlier = Sample("m.site", "C", clock.t - 60, 2.0)  # a minute old: a slow feed's poll
+    store.write([earlier], source="feed:pts")
+    engine.ingest([earlier])
+    engine.tick()
+    assert store.levels()["q"]["level"] == 3  # evaluated, not rewound
+    future = Sample("m.x", "trust", clock.t + 3600, 25.0)  # a clock an hour fast
+    store.write([future], source="cli")
+    engine.ingest([future], pushed=True)
+    assert engine.evaluator.t / 1000 <= clock.t  # never evaluated past now

@@ -145,6 +145,48 @@ def test_samples_put_in_with_surge_ingest_reach_the_levels(store, redis_url, cat
     assert store.events(kinds={"samples_stored"})[0].data["source"] == "cli:stdin"
 
 
+class SlowFeed(CountingFeed):
+    """A feed polled once an hour (its samples: figure m.x)."""
+
+    def fetch(self, since, now):
+        super().fetch(since, now)
+        return [Sample("m.x", "trust", now, 1.0)]
+
+
+def test_a_breach_pushed_now_is_evaluated_without_waiting_for_a_slow_feed(
+        store, redis_url, tmp_path) -> None:
+    """The engine waits for the polled feeds to deliver before it evaluates a moment; a slow
+    one (polled hourly here) would hold a reading pushed with `surge ingest` for an hour.
+    Pushed data is evaluated as it is stored."""
+    from surge.catalogue import load_catalogue
+    from tests.surge.test_engine import HEAD
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HEAD + """\
+protocols:
+  q:
+    label: Q
+    triggers:
+      - {metric: m.site, over: sites, aggregate: max, levels: {2: 8, 3: 12}}
+""")
+    feed = SlowFeed("slow", 3600.0)
+    worker = Worker(store, load_catalogue(rules), [feed], rules_path=rules, tick_seconds=0.2)
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        wait_for(lambda: feed.polls >= 1)
+        time.sleep(0.5)  # its first polls (at start) done
+        polls = feed.polls
+        body = f"ts,metric,scope,value\n{time.time():.3f},m.site,A,13\n"
+        result = CliRunner().invoke(main, ["ingest", "-", "--redis-url", redis_url,
+                                           "--rules", str(rules)], input=body)
+        assert result.exit_code == 0, result.output
+        wait_for(lambda: (store.levels().get("q") or {}).get("level") == 3)
+        assert feed.polls == polls  # no poll came between to let the engine on
+    finally:
+        worker.stop()
+
+
 class OnHoldFeed(CountingFeed):
     """Sends calls on hold, a metric the rules do not have until they are reloaded."""
 
