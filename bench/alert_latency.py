@@ -22,15 +22,15 @@ Runs, one after another, on one worker:
    exited) and from the batch stored (the time in its notice's id), broken down by stage with
    the worker's own events (alert_firing: its lifecycle step; notification_sent: when the
    notification was queued and delivered).
-   These samples are stamped a little over 2 min before they are stored: behind the point
-   up to which the engine has evaluated, so it evaluates them as they arrive.
 2. --smtp alerts the same way to the email receiver.
-3. samples stamped when they are stored (what a system pushing readings does): --stamped-now
-   series breached at random moments over --window seconds, then cleared together. The engine
-   evaluates only up to the time every feed has delivered (its watermark), so these wait.
+3. --stamped-now series breached at random moments over --window seconds, one `surge ingest`
+   each while the others' alerts are in flight, then cleared together by one.
 4. the rules file gains generated hospitals (a hot reload), and one `surge ingest` of --burst
    samples breaches --burst site alerts at once (a major incident, every site): time until
    the last is delivered, POSTs counted against alerts; then all are cleared at once.
+Every sample is stamped when it is stored, as a system pushing readings stamps them; the
+simulator's feeds are polled all along (every 10 to 60 s), and pushed data waits for none of
+them (docs/architecture.md, "Where levels are decided").
 Baselines, same run: a bare POST of the same JSON bytes to the same receiver (a new httpx
 client each time, as the product opens one per notification; and urllib), a bare SMTP send
 of the same email, and the ingest calls themselves.
@@ -87,11 +87,6 @@ BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
 FUNCTIONS = ("call_handling", "clinical_triage", "ae", "pts")
 BREACH, CLEAR = 3.0, 0.0  # bench.<function>: 3 is level 4, 0 is level 1
-# The engine evaluates up to the oldest of the feeds' last polls, never more than two of the
-# slowest feed's intervals behind now (surge/worker.py, Worker.watermark); a sample stamped
-# further back than that, with a tick (5 s) to spare, is evaluated as soon as it is stored.
-SLOWEST_FEED = max(INTERVALS.values())
-BEHIND = 2 * SLOWEST_FEED + 10.0
 STEP_TIMEOUT = 15.0  # s to wait for one notification in the sequential runs
 ALERTMANAGER_GROUP_WAIT = 30.0  # Alertmanager's default group_wait
 
@@ -501,7 +496,7 @@ def one_by_one(surge: Surge, receiver: Receiver, count: int, fire: str, clear: s
     for i in range(count):
         site = sites[i % len(sites)]
         for status, value, way in (("firing", BREACH, fire), ("resolved", CLEAR, clear)):
-            stamp = time.time() - BEHIND
+            stamp = time.time()
             rows = [sample("ae", site, value, stamp)]
             mark = receiver.mark()
             done = (surge.ingest_cli(rows, f"{label}-{i:03d}-{status}") if way == "cli"
@@ -535,7 +530,7 @@ def stamped_now(surge: Surge, hook: Hook, count: int, window: float, sites: Sequ
         stamp = time.time()
         done = surge.ingest_cli([sample(function, site, BREACH, stamp)], f"now-{function}-{site}")
         fired.append((mark, Step(f"{function}@{site}", "firing", "cli", stamp, done)))
-    limit = 2 * SLOWEST_FEED + 30
+    limit = 30.0
     for mark, step in fired:
         left = max(0.1, fired[-1][1].ingested.returned + limit - time.time())
         step.arrival = hook.collect(mark, {(step.name, "firing")}, left, post_keys).get(
@@ -567,12 +562,12 @@ def burst(surge: Surge, hook: Hook, count: int, sites: Sequence[str]) -> Burst:
     series = [(f, s) for s in sites for f in FUNCTIONS][:count]
     names = {f"{f}@{s}" for f, s in series}
     start = hook.mark()
-    fired = surge.ingest_cli([sample(f, s, BREACH, time.time() - BEHIND) for f, s in series],
+    fired = surge.ingest_cli([sample(f, s, BREACH, time.time()) for f, s in series],
                              "burst-breach")
     fire_arrivals = hook.collect(start, {(n, "firing") for n in names}, 180, post_keys)
     hook.quiet(1.0)
     mark = hook.mark()
-    cleared = surge.ingest_cli([sample(f, s, CLEAR, time.time() - BEHIND) for f, s in series],
+    cleared = surge.ingest_cli([sample(f, s, CLEAR, time.time()) for f, s in series],
                                "burst-clear")
     clear_arrivals = hook.collect(mark, {(n, "resolved") for n in names}, 180, post_keys)
     hook.quiet(1.0)
@@ -647,7 +642,6 @@ class Timeline:
     notifications: int
     failed: int
     attempts: Counter[int]
-    polls: dict[str, list[float]]  # feed -> the times of its polls (a poll's "now")
 
     @classmethod
     def read(cls, surge: Surge, since: float) -> Timeline:
@@ -655,15 +649,10 @@ class Timeline:
         queued: dict[tuple[str, str], float] = {}
         notifications = failed = 0
         attempts: Counter[int] = Counter()
-        polls: dict[str, list[float]] = {}
         for event in surge.events(since - 1, {"alert_firing", "alert_resolved",
-                                              "notification_sent", "notification_failed",
-                                              "samples_stored"}):
+                                              "notification_sent", "notification_failed"}):
             data = event.data
-            if event.kind == "samples_stored":
-                if str(data.get("source", "")).startswith("feed:"):
-                    polls.setdefault(data["source"], []).append(event.at)
-            elif event.kind == "alert_firing":
+            if event.kind == "alert_firing":
                 stepped[(data["alert"], "firing")] = event.at
             elif event.kind == "alert_resolved":
                 stepped[(data["alert"], "resolved")] = event.at
@@ -675,19 +664,11 @@ class Timeline:
                         queued.setdefault((alert, status), event.at - float(data["delay"]))
             else:
                 failed += 1
-        return cls(stepped, queued, notifications, failed, attempts, polls)
-
-    def all_polled(self, stamp: float) -> float | None:
-        """When every feed had polled at or after ``stamp``: from then on the engine's
-        watermark is past it."""
-        after = [min((t for t in times if t >= stamp), default=None) for times in self.polls.values()]
-        return None if not after or None in after else max(t for t in after if t is not None)
+        return cls(stepped, queued, notifications, failed, attempts)
 
 
-def stage_rows(steps: Sequence[Step], timeline: Timeline,
-               watermark: bool = False) -> list[tuple[str, list[float]]]:
-    """Where the time goes, step by step, for the steps that arrived; with ``watermark``,
-    the wait for every feed to have polled since the sample's time, and what followed."""
+def stage_rows(steps: Sequence[Step], timeline: Timeline) -> list[tuple[str, list[float]]]:
+    """Where the time goes, step by step, for the steps that arrived."""
     rows: dict[str, list[float]] = {}
 
     def add(label: str, value: float | None) -> None:
@@ -707,12 +688,6 @@ def stage_rows(steps: Sequence[Step], timeline: Timeline,
             max(0.0, i.returned - i.stored))
         add("batch stored -> alert step (engine, then the alert loop wakes)",
             None if stepped is None else stepped - i.stored)
-        polled = timeline.all_polled(s.stamp) if watermark else None
-        if polled is not None:
-            add("  of which: batch stored -> every feed has polled since its stamp",
-                polled - i.stored)
-            add("  of which: every feed has polled since -> alert step",
-                None if stepped is None else stepped - polled)
         add("alert step -> notification queued (lifecycle step)",
             None if stepped is None or queued is None else queued - stepped)
         add("queued -> received (outbox claim, then the send)",
@@ -722,13 +697,12 @@ def stage_rows(steps: Sequence[Step], timeline: Timeline,
     return list(rows.items())
 
 
-def print_steps(title: str, steps: Sequence[Step], timeline: Timeline,
-                watermark: bool = False) -> None:
+def print_steps(title: str, steps: Sequence[Step], timeline: Timeline) -> None:
     arrived = [s for s in steps if s.arrival is not None]
     print(f"{title}: {len(arrived)} of {len(steps)} notified"
           + (f"; MISSING: {', '.join(s.name for s in steps if s.arrival is None)[:200]}"
              if len(arrived) < len(steps) else ""))
-    for label, values in stage_rows(steps, timeline, watermark):
+    for label, values in stage_rows(steps, timeline):
         print(f"    {label:<68} {spread(values)}")
 
 
@@ -817,10 +791,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
               "trigger, for: 0s and clear_for: 0s (the simulator sends every shipped series: a "
               "shipped trigger at 0s would be moved by it too); alerting.yaml: group_wait 0s, "
               "every level alert to one receiver (webhook format json: one POST per alert)")
-        print(f"runs 1, 2 and 4 stamp each sample {BEHIND:.0f} s before storing it: behind the "
-              f"engine's watermark (the oldest of the feeds' last polls, at most 2 x "
-              f"{SLOWEST_FEED:g} s back), so it is evaluated as it arrives; run 3 stamps samples "
-              f"as a pushing system would, when they are stored")
+        print("every sample is stamped when it is stored, as a system pushing readings does; "
+              "pushed data waits for no feed's next poll")
         print("latency: to the POST (or email) received, from the ingest returning (for `surge "
               "ingest FILE`: its process has exited, ~50 ms after the batch was stored, so the "
               "POST may come first: a negative figure) and from the batch stored (its notice's "
@@ -894,8 +866,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
         print(f"3. samples stamped as they are stored: {len(held.fired)} series (bench.<function> "
               f"at {len(hospitals)} hospitals) breached one by one at random moments over "
               f"{args.window:g} s by `surge ingest`, then all cleared by one")
-        print_steps("  firing POST", held.fired, held_timeline, watermark=True)
-        print_steps("  resolved POST", held.cleared, held_timeline, watermark=True)
+        print_steps("  firing POST", held.fired, held_timeline)
+        print_steps("  resolved POST", held.cleared, held_timeline)
         print()
         rows += [
             p95_row("3. stamped as stored: firing, `surge ingest` returned -> POST", held.fired),

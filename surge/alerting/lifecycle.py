@@ -46,7 +46,7 @@ from surge.events import (
 from surge.levels import OVERALL, PublishedLevel, describe
 from surge.store import Store
 
-__all__ = ["Alerter", "Condition", "conditions", "severity_of"]
+__all__ = ["Alerter", "Condition", "conditions", "message_of", "severity_of"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,21 @@ def severity_of(kind: str, level: int | None) -> str:
     if kind == "level":
         return "critical" if (level or 0) >= 3 else "warning" if (level or 0) == 2 else "info"
     return "critical" if kind in ("worker", "delivery") else "warning"
+
+
+def message_of(alert: Alert, status: str, now: float, public_url: str) -> dict[str, Any]:
+    """The fields of a surge.alerting.channels.Message for ``alert`` now (its idempotency
+    key is added when its notification is made)."""
+    labels = {k: v for k, v in (("site", alert.site), ("function", alert.function)) if v}
+    return {"alert_id": alert.id, "idempotency_key": "", "status": status,
+            "kind": alert.kind, "name": alert.name, "title": alert.title,
+            "level": alert.level, "level_name": alert.level_name,
+            "severity": alert.severity, "reason": alert.reason, "since": alert.since,
+            "at": now, "url": f"{public_url}/alerts#{alert.id}",
+            "exercise": alert.exercise, "labels": labels,
+            "acknowledged_by": alert.acked_by, "note": alert.ack_note,
+            "escalation_step": alert.step,
+            "ends_at": alert.resolved_at if status == "resolved" else None}
 
 
 def _level_condition(lv: PublishedLevel, catalogue: Catalogue) -> Condition:
@@ -275,7 +290,7 @@ class Alerter:
                 alert = replace(alert, withheld=tuple(dict.fromkeys(alert.withheld
                                                                     + receivers)))
             return replace(alert, last_notified=now)
-        message = self.message(alert, status, now)
+        message = message_of(alert, status, now, self.public_url)
         for receiver in receivers:
             outgoing.append((receiver, message, 0.0))
         return replace(alert, notified=tuple(dict.fromkeys(alert.notified + receivers)),
@@ -305,20 +320,6 @@ class Alerter:
         if alert.kind == "level" and alert.level is not None:
             return f"Level {alert.level} {alert.level_name or ''}: {alert.title}: {alert.reason}"
         return f"{alert.title}: {alert.reason}"
-
-    def message(self, alert: Alert, status: str, now: float) -> dict[str, Any]:
-        """The fields of a surge.alerting.channels.Message for ``alert`` now (its
-        idempotency key is added when its notification is made)."""
-        labels = {k: v for k, v in (("site", alert.site), ("function", alert.function)) if v}
-        return {"alert_id": alert.id, "idempotency_key": "", "status": status,
-                "kind": alert.kind, "name": alert.name, "title": alert.title,
-                "level": alert.level, "level_name": alert.level_name,
-                "severity": alert.severity, "reason": alert.reason, "since": alert.since,
-                "at": now, "url": f"{self.public_url}/alerts#{alert.id}",
-                "exercise": alert.exercise, "labels": labels,
-                "acknowledged_by": alert.acked_by, "note": alert.ack_note,
-                "escalation_step": alert.step,
-                "ends_at": alert.resolved_at if status == "resolved" else None}
 
     def _queue(self, outgoing: list[tuple[str, dict[str, Any], float]], now: float,
                config: AlertingConfig) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from surge import keys
 from surge.alerting.book import Alert, AlertBook, Notification
-from surge.alerting.lifecycle import Alerter, severity_of
+from surge.alerting.lifecycle import message_of, severity_of
 from surge.alerting.outbox import Dispatcher, backoff
 from surge.alerting.service import ConfigSource
 from surge.errors import StoreUnavailable
@@ -51,8 +51,7 @@ class WorkerWatch:
         self.recorder = Recorder(store, clock)
         self.dispatcher = Dispatcher(store, self.config, smtp_url=lambda: settings.smtp_url,
                                      publish=self.recorder.record, clock=clock)
-        self.alerter = Alerter(store, self.config, lambda: None, clock,  # type: ignore[arg-type,return-value]
-                               publish=self.recorder.record, public_url=settings.link_base)
+        self.public_url = settings.link_base.rstrip("/")
         self._missing_since: float | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,7 +112,7 @@ class WorkerWatch:
         self.recorder.record(AlertFiring(ts=at, alert=alert.id, name="worker",
                                          severity=alert.severity, summary=alert.reason,
                                          channels=receivers))
-        message = self.alerter.message(alert, "firing", at)
+        message = message_of(alert, "firing", at, self.public_url)
         sent = None
         for receiver in receivers:
             nid = "n-" + uuid.uuid4().hex[:16]
