@@ -125,9 +125,13 @@ def current_declaration(store: Store, catalogue: Catalogue | None = None) -> Dec
     return Declaration.from_record(record, catalogue) if record else None
 
 
-def trust_status(store: Store, catalogue: Catalogue, now: float) -> TrustStatus:
-    """Calculated and declared trust levels, whether they diverge and since when."""
-    calculated = store.published_levels(catalogue).get(OVERALL)
+def trust_status(store: Store, catalogue: Catalogue, now: float,
+                 levels: Mapping[str, PublishedLevel] | None = None) -> TrustStatus:
+    """Calculated and declared trust levels, whether they diverge and since when;
+    ``levels``: the published levels, when the caller has read them already."""
+    if levels is None:
+        levels = store.published_levels(catalogue)
+    calculated = levels.get(OVERALL)
     record = store.declaration()
     if not record:
         return TrustStatus(now, calculated, None, False, None)

@@ -48,15 +48,14 @@ from dashboard.sessions import current_principal
 from surge.alerting.book import Alert, AlertBook, RecordUnreadable
 from surge.auth import allows, needed
 from surge.catalogue import Catalogue
-from surge.declarations import Declaration, TrustStatus, diverging_since
+from surge.declarations import TrustStatus, trust_status
 from surge.declarations import rules_in_force as read_rules
 from surge.errors import ConfigError, StoreUnavailable
-from surge.levels import OVERALL
 from surge.rules.model import Rules
 from surge.store import FeedStatus, Store
 
 __all__ = ["Base", "Build", "Variant", "may", "page_layout", "read_alerts", "read_base",
-           "read_trust", "refresh_page", "register_refresh", "rules_of", "shared_base"]
+           "refresh_page", "register_refresh", "rules_of", "shared_base"]
 
 log = logging.getLogger(__name__)
 RULES_CACHE = "surge_pages_rules"  # app.server.extensions: parsed rules by version
@@ -79,17 +78,6 @@ class Base:
     alerts: Mapping[str, Alert] | None = None  # active alerts; None: not read
 
 
-def read_trust(store: Store, catalogue: Catalogue, levels: Levels, now: float) -> TrustStatus:
-    """surge.declarations.trust_status, from levels already read (one read fewer)."""
-    calculated = levels.get(OVERALL)
-    record = store.declaration()
-    if not record:
-        return TrustStatus(now, calculated, None, False, None)
-    since = diverging_since(store, record, calculated, keep=True)
-    return TrustStatus(now, calculated, Declaration.from_record(record, catalogue),
-                       since is not None, since)
-
-
 def read_base(context: DashboardContext, catalogue: Catalogue, now: float) -> Base:
     """Latest values, feeds, workers, the levels, the declaration and the active alerts
     (one HGETALL, for every header's count and the alerts page); a Base saying the store is
@@ -100,7 +88,7 @@ def read_base(context: DashboardContext, catalogue: Catalogue, now: float) -> Ba
         feeds = store.feed_status()
         worker = store.worker()
         levels = store.published_levels(catalogue)
-        trust = read_trust(store, catalogue, levels, now)
+        trust = trust_status(store, catalogue, now, levels)
         alerts, alerts_error = read_alerts(store)
     except StoreUnavailable as exc:
         status = build_status(catalogue, [], None, now, store_error=str(exc),

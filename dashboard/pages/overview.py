@@ -29,8 +29,9 @@ from dashboard.data import (
     sparkline_series,
 )
 from dashboard.formatting import UK, local_time
-from dashboard.pages._support import page_paths, read_alerts, read_trust
+from dashboard.pages._support import page_paths, read_alerts
 from surge.catalogue import Catalogue
+from surge.declarations import trust_status
 from surge.errors import ConfigError, StoreUnavailable
 from surge.store import Store
 
@@ -83,7 +84,7 @@ def read_store(store: Store, catalogue: Catalogue, now: float) -> OverviewView:
     levels = store.published_levels(catalogue)
     alerts, alerts_error = read_alerts(store)
     return build_overview(catalogue, latest, series, store.feed_status(), store.worker(), now,
-                          levels=levels, trust=read_trust(store, catalogue, levels, now),
+                          levels=levels, trust=trust_status(store, catalogue, now, levels),
                           alerts=count_alerts(alerts, error=alerts_error))
 
 

@@ -113,7 +113,8 @@ def conditions(store: Store, catalogue: Catalogue, config: AlertingConfig, now: 
     """Everything that should be alerting now, before routes and silences."""
     out: list[Condition] = []
     lowest = min((lv.number for lv in catalogue.levels), default=1)
-    for lv in store.published_levels(catalogue).values():
+    levels = store.published_levels(catalogue)
+    for lv in levels.values():
         if lv.kind in ("protocol", "site", "overall") and lv.level > lowest:
             out.append(_level_condition(lv, catalogue))
     for feed in store.feed_status():
@@ -122,7 +123,7 @@ def conditions(store: Store, catalogue: Catalogue, config: AlertingConfig, now: 
             why = feed.last_error or "no successful poll for three intervals"
             out.append(Condition("feed", feed.name, f"Feed {feed.name}", f"feed down: {why}",
                                  since, function=feed.function or None))
-    trust = trust_status(store, catalogue, now)
+    trust = trust_status(store, catalogue, now, levels)
     if trust.diverges and trust.diverging_since is not None \
             and now - trust.diverging_since >= config.timing.divergence_after:
         declared = trust.declared

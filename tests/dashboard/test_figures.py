@@ -10,8 +10,7 @@ import plotly.graph_objects as go
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.figures import (SPARK_COLOUR, SPARK_MUTED, break_gaps, chart_window, nice_range,
-                               sparkline)
+from dashboard.figures import SPARK_COLOUR, SPARK_MUTED, break_gaps, chart_window, nice_range, sparkline
 
 START, END = 1_000_000.0, 1_000_000.0 + 6 * 3600
 

@@ -186,7 +186,7 @@ def test_a_chart_left_on_a_wall_is_patched_in_place_not_redrawn(store: Store,
 def figures(out: dict, chart: str) -> list[dict]:
     """The figures a refresh sent to ``chart`` (a pattern output: each panel's)."""
     return [value["figure"] for key, value in out.items()
-            if key == chart or key.startswith("{") and json.loads(key)["type"] == chart]
+            if key == chart or (key.startswith("{") and json.loads(key)["type"] == chart)]
 
 
 def test_the_strategic_page_shows_both_levels_and_the_figures(app: Dash, store: Store) -> None:
