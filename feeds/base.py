@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from surge.errors import FetchFailed
-from surge.samples import Sample
+from surge.ingest import RawSample
 
 __all__ = ["Feed", "FetchFailed", "RawSample"]
-
-RawSample = Sample | Mapping[str, Any]
 
 
 @runtime_checkable
@@ -21,7 +19,9 @@ class Feed(Protocol):
     time already delivered, or None on the first poll). Times are Surge time, the run's one
     clock (``surge.clock``): the wall clock in a live run, faster in an exercise, where a feed
     may be polled less often than ``interval`` (never more than once a real second). It may
-    return raw mappings with keys metric, scope, ts, value: the poller checks them. It raises
+    return raw mappings with keys metric, scope, ts, value: the poller checks them; and a
+    ``surge.samples.Rejection`` (reason, what was received) for an item of the payload it could
+    not make a sample of, which the poller counts and quarantines like any rejection. It raises
     ``FetchFailed`` when the source cannot be read; the poller records that and tries again
     next interval.
     """

@@ -18,7 +18,7 @@ from surge.store import Store
 
 __all__ = ["FEED_SOURCE", "IngestReport", "RawSample", "feed_source", "ingest", "polled"]
 
-RawSample = Sample | Mapping[str, Any]
+RawSample = Sample | Mapping[str, Any] | Rejection
 
 # A batch's source names who stored it; a feed the worker polls writes as "feed:NAME". The
 # rules engine waits for polled feeds before it evaluates a moment (their samples arrive a

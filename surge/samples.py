@@ -36,7 +36,7 @@ class Rejection:
 
 
 def check_samples(
-    items: Iterable[Sample | Mapping[str, Any]],
+    items: Iterable[Sample | Mapping[str, Any] | Rejection],
     catalogue: Catalogue,
     now: float | None,
     retention: float,
@@ -52,6 +52,9 @@ def check_samples(
     latest_ok = math.inf if now is None else now + FUTURE_TOLERANCE
     oldest_ok = -math.inf if now is None else now - retention
     for item in items:
+        if isinstance(item, Rejection):  # what a feed could not make a sample of, and why
+            bad.append(item)
+            continue
         try:
             metric_id, scope, ts, value = _fields(item)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from surge.catalogue import Catalogue
-from surge.samples import Sample, check_samples
+from surge.samples import Rejection, Sample, check_samples
 
 NOW = 1_790_000_000.0
 RETENTION = 35 * 86400
@@ -56,6 +56,14 @@ def test_the_rest_of_a_batch_is_kept(catalogue) -> None:
     good, bad = check(catalogue, *items)
     assert [s.ts for s in good] == [NOW - 10, NOW - 5]
     assert len(bad) == 2
+
+
+def test_what_a_feed_could_not_read_is_rejected_with_its_reason_beside_the_good(
+        catalogue) -> None:
+    unreadable = Rejection("item 3: no 'value' at path 'v'", {"name": "calls.waiting"})
+    good = Sample("calls.waiting", "trust", NOW - 60, 12.0)
+    kept, bad = check_samples([good, unreadable], catalogue, NOW, 86400)
+    assert kept == [good] and bad == [unreadable]
 
 
 def test_the_plausible_range_and_future_limit_are_inclusive(catalogue) -> None:
