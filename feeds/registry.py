@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from types import ModuleType
 
 from feeds.base import Feed
 from surge.catalogue import Catalogue
@@ -12,7 +13,7 @@ from surge.configfile import did_you_mean
 from surge.errors import ConfigError, Problem
 from surge.settings import Settings
 
-__all__ = ["FEED_FACTORIES", "FeedFactory", "build_feeds"]
+__all__ = ["ADAPTERS", "FEED_FACTORIES", "FeedFactory", "build_feeds"]
 
 # (settings, catalogue, the run's clock) -> the feeds of one SURGE_FEEDS entry
 FeedFactory = Callable[[Settings, Catalogue, Clock], list[Feed]]
@@ -31,6 +32,10 @@ def _simulator(settings: Settings, catalogue: Catalogue, clock: Clock) -> list[F
                              poll_spacing=clock.speed)
     return list(simulated_feeds(catalogue, config))
 
+
+# feeds.yaml: each feed's `type` -> the module that builds it (feeds/config.py says what such
+# a module has). A new adapter is one module and one line here.
+ADAPTERS: dict[str, ModuleType] = {}
 
 FEED_FACTORIES: dict[str, FeedFactory] = {
     "simulator": _simulator,
