@@ -12,6 +12,8 @@ The keys every feed has are read here (``name``, ``type``, ``function``, ``inter
 - ``REQUIRED`` and ``OPTIONAL``: the names of its type's own keys;
 - ``build(spec, reader, context) -> Feed | None``: the feed, after checking ``spec.options``
   and reporting every problem with ``reader.error(node, message)`` (None when it reported any).
+  It is called only for an entry whose common keys are sound and which has every key in
+  ``REQUIRED``, and no key outside REQUIRED and OPTIONAL.
 """
 
 from __future__ import annotations
@@ -171,6 +173,9 @@ def _spec(reader: Reader, entry: Node, context: FeedContext,
                      f"timeout {timeout:g} s is longer than the interval {interval:g} s: a "
                      f"poll must end before the next is due")
     if None in (name, function, interval, timeout, module) or not max_bytes:
+        return None
+    assert module is not None
+    if any(key not in children for key in module.REQUIRED):  # (reported as missing)
         return None
     assert name is not None and function is not None and interval is not None
     assert timeout is not None and kind is not None

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import ModuleType
 
 from feeds.base import Feed
+from feeds.config import FeedContext, load_feeds
 from surge.catalogue import Catalogue
 from surge.clock import Clock
 from surge.configfile import did_you_mean
 from surge.errors import ConfigError, Problem
 from surge.settings import Settings
 
-__all__ = ["ADAPTERS", "FEED_FACTORIES", "FeedFactory", "build_feeds"]
+__all__ = ["ADAPTERS", "FEED_FACTORIES", "FeedFactory", "build_feeds", "feed_context"]
 
 # (settings, catalogue, the run's clock) -> the feeds of one SURGE_FEEDS entry
 FeedFactory = Callable[[Settings, Catalogue, Clock], list[Feed]]
@@ -37,6 +40,14 @@ def _simulator(settings: Settings, catalogue: Catalogue, clock: Clock) -> list[F
 # a module has). A new adapter is one module and one line here.
 ADAPTERS: dict[str, ModuleType] = {}
 
+def feed_context(settings: Settings, catalogue: Catalogue, clock: Clock) -> FeedContext:
+    """What building the feeds of the feeds file may use: paths in it are relative to it."""
+    path = settings.feeds_path
+    return FeedContext(catalogue=catalogue, clock=clock,
+                       base_dir=(path.parent if path is not None else Path(".")).resolve(),
+                       data_dir=settings.data_dir, env=os.environ)
+
+
 FEED_FACTORIES: dict[str, FeedFactory] = {
     "simulator": _simulator,
 }
@@ -44,11 +55,15 @@ FEED_FACTORIES: dict[str, FeedFactory] = {
 
 def build_feeds(settings: Settings, catalogue: Catalogue, clock: Clock,
                 factories: Mapping[str, FeedFactory] = FEED_FACTORIES) -> list[Feed]:
-    """The feeds named in settings.feeds, built for this clock.
+    """The feeds of the feeds file in force (settings.feeds_path), or else those named in
+    settings.feeds, built for this clock.
 
     ConfigError naming every unknown entry, every entry listed twice, and every feed name
     that two feeds would share (the poller and scheduler key everything by feed name).
     """
+    path = settings.feeds_path
+    if path is not None:
+        return load_feeds(path, feed_context(settings, catalogue, clock))
     problems = [Problem("SURGE_FEEDS", f"unknown feed {name!r}{did_you_mean(name, factories)}"
                         f" (known: {', '.join(factories)})")
                 for name in settings.feeds if name not in factories]

@@ -78,6 +78,9 @@ def store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def feed_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--feeds-file", type=click.Path(dir_okay=False),
+                      help="The feeds to poll (docs/feeds.md) [SURGE_FEEDS_FILE; default "
+                           "./feeds.yaml if there is one, else the simulator].")(fn)
     fn = click.option("--seed", type=int, help="Simulator seed [SURGE_SEED; default 1].")(fn)
     fn = click.option("--speed", type=click.FloatRange(min=0, min_open=True, max=10_000),
                       help="Simulated time runs N times faster [SURGE_SPEED; default 1].")(fn)
@@ -106,7 +109,7 @@ def as_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_from_options(**options: Any) -> Settings:
     """Settings from SURGE_* variables, with the command's options taking precedence."""
-    for name in ("rules", "data_dir"):
+    for name in ("rules", "data_dir", "feeds_file"):
         if options.get(name) is not None:
             options[name] = Path(options[name])
     return Settings.from_env(**options)

@@ -31,12 +31,34 @@ EXERCISE_DIR = "exercise"
 SIMULATED_FEEDS = ("simulator",)
 
 
+# feed types of a feeds file whose data are not happening now: a run of nothing else is
+# simulated, and its pages say so
+REPLAYED_TYPES = ("replay",)
+
+
 def mode_of(settings: Settings) -> Mode:
     if settings.scenario is not None or settings.speed != 1:
         return "exercise"
+    path = settings.feeds_path
+    if path is not None:
+        types = _feed_types(path)
+        return "simulated" if types and types <= set(REPLAYED_TYPES) else "live"
     if any(name in SIMULATED_FEEDS for name in settings.feeds):
         return "simulated"
     return "live"
+
+
+def _feed_types(path: Path) -> set[str]:
+    """The types of the feeds in a feeds file, read leniently (loading it reports problems)."""
+    from surge.configfile import load_yaml
+
+    try:
+        root = load_yaml(path).value
+    except ConfigError:
+        return set()
+    entries = root.get("feeds") if hasattr(root, "get") else None
+    return {str(e.get("type")) for e in entries or [] if hasattr(e, "get")} \
+        if isinstance(entries, list) else set()
 
 
 def plan_clock(settings: Settings, catalogue: Catalogue, real_now: float | None = None) -> Clock:
@@ -44,9 +66,11 @@ def plan_clock(settings: Settings, catalogue: Catalogue, real_now: float | None 
     mode = mode_of(settings)
     if mode != "exercise":
         return Clock(mode=mode)
-    if not any(name in SIMULATED_FEEDS for name in settings.feeds):
+    if settings.feeds_path is not None or not any(name in SIMULATED_FEEDS
+                                                  for name in settings.feeds):
         raise ConfigError([Problem("SURGE_SPEED", "an exercise (--scenario or --speed) needs the "
-                                   "simulator among the feeds (SURGE_FEEDS=simulator)")])
+                                   "simulator among the feeds (SURGE_FEEDS=simulator, and no "
+                                   "feeds file)")])
     start_time = None
     name = settings.scenario
     if name is not None:

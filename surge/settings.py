@@ -8,7 +8,9 @@
 | SURGE_HOST            | 127.0.0.1          | address the web server listens on                   |
 | SURGE_PORT            | 8050               | port the web server listens on                      |
 | SURGE_RETENTION       | 35d                | how long samples are kept                           |
-| SURGE_FEEDS           | simulator          | which feeds the worker polls                        |
+| SURGE_FEEDS_FILE      | ./feeds.yaml       | the feeds the worker polls (docs/feeds.md); absent: |
+|                       |                    | the feeds named in SURGE_FEEDS                      |
+| SURGE_FEEDS           | simulator          | built-in feeds polled when there is no feeds file   |
 | SURGE_SCENARIO        | (none)             | simulator scenario name or file                     |
 | SURGE_SPEED           | 1                  | simulated time runs this many times faster          |
 | SURGE_SEED            | 1                  | simulator seed                                      |
@@ -61,6 +63,7 @@ class Settings:
     port: int = 8050
     retention: int = 35 * 86400
     feeds: tuple[str, ...] = ("simulator",)
+    feeds_file: Path | None = None  # None: ./feeds.yaml if it exists
     scenario: str | None = None
     speed: float = 1.0
     seed: int = 1
@@ -76,6 +79,15 @@ class Settings:
     alerting: Path = Path("alerting.yaml")
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     public_url: str | None = None
+
+    @property
+    def feeds_path(self) -> Path | None:
+        """The feeds file in force: SURGE_FEEDS_FILE, else ./feeds.yaml when there is one;
+        None: the built-in feeds of SURGE_FEEDS."""
+        if self.feeds_file is not None:
+            return self.feeds_file
+        default = Path("feeds.yaml")
+        return default if default.exists() else None
 
     @property
     def link_base(self) -> str:
@@ -107,6 +119,7 @@ class Settings:
         take("SURGE_PORT", "port", _port)
         take("SURGE_RETENTION", "retention", _positive_duration)
         take("SURGE_FEEDS", "feeds", _names)
+        take("SURGE_FEEDS_FILE", "feeds_file", Path)
         take("SURGE_SCENARIO", "scenario", str)
         take("SURGE_SPEED", "speed", _speed)
         take("SURGE_SEED", "seed", _int)
