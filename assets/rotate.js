@@ -18,6 +18,26 @@
     var wanted = (params.get("pages") || "strategic,tactical,operational")
         .split(",").map(function (s) { return s.trim(); }).filter(Boolean);
 
+    // A refresh still in flight when the page moves on would land on components that are
+    // gone; dash-renderer then fails applying a Patch to them ("Cannot patch undefined"). So
+    // the screen moves between refreshes: it waits (up to 5 s) for none to be in flight.
+    function busy() {
+        var state = window.store && window.store.getState && window.store.getState();
+        return Boolean(state && state.isLoading);
+    }
+
+    function turn() {
+        var waited = 0;
+        (function attempt() {
+            if (busy() && waited < 5000) {
+                waited += 100;
+                window.setTimeout(attempt, 100);
+                return;
+            }
+            next();
+        })();
+    }
+
     function next() {
         var root = document.querySelector("[data-page][data-paths]");
         if (!root) {
@@ -39,5 +59,5 @@
         window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
     }
 
-    window.setInterval(next, seconds * 1000);
+    window.setInterval(turn, seconds * 1000);
 })();

@@ -87,11 +87,9 @@ def resolve_path(reader: Reader, node: Node, context: FeedContext) -> Path | Non
 
 
 def load_feeds(path: str | Path, context: FeedContext,
-               adapters: Mapping[str, ModuleType] | None = None) -> list[Feed]:
-    """The feeds of ``path``; ConfigError with every problem in it otherwise."""
-    if adapters is None:
-        from feeds.registry import ADAPTERS
-        adapters = ADAPTERS
+               adapters: Mapping[str, ModuleType]) -> list[Feed]:
+    """The feeds of ``path``, each built by the adapter module of its type (``adapters``:
+    feeds.registry.ADAPTERS); ConfigError with every problem in the file otherwise."""
     root = load_yaml(path)
     reader = Reader(path)
     top = reader.mapping(root, required=["feeds"])

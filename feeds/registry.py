@@ -63,7 +63,7 @@ def build_feeds(settings: Settings, catalogue: Catalogue, clock: Clock,
     """
     path = settings.feeds_path
     if path is not None:
-        return load_feeds(path, feed_context(settings, catalogue, clock))
+        return load_feeds(path, feed_context(settings, catalogue, clock), ADAPTERS)
     problems = [Problem("SURGE_FEEDS", f"unknown feed {name!r}{did_you_mean(name, factories)}"
                         f" (known: {', '.join(factories)})")
                 for name in settings.feeds if name not in factories]

@@ -31,8 +31,7 @@ def check(file: str | None, rules_file: str | None) -> None:
     up in this environment, never printed."""
     from dataclasses import replace
 
-    from feeds.config import load_feeds
-    from feeds.registry import feed_context
+    from feeds.registry import build_feeds
     from surge.clock import Clock
     from surge.rules.loader import load_rules
 
@@ -45,7 +44,7 @@ def check(file: str | None, rules_file: str | None) -> None:
     settings = replace(settings, feeds_file=Path(path))
     catalogue = load_rules(settings.rules).catalogue
     try:
-        feeds = load_feeds(path, feed_context(settings, catalogue, Clock()))
+        feeds = build_feeds(settings, catalogue, Clock())
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem))

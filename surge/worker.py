@@ -199,7 +199,8 @@ class Worker:
         now = self.clock()
         self.pollers = [FeedPoller(feed, self.store, self.current_catalogue, self.clock,
                                    interval=self.poll_interval(feed), publish=self.bus.publish)
-                        for feed in self.feeds]
+                        for feed in self.feeds if getattr(feed, "polled", True)]
+        # (a push feed is never polled: its system sends to POST /api/v1/samples)
         kind = WorkerTookOver if previous else WorkerStarted
         extra = {} if previous else {"feeds": tuple(f.name for f in self.feeds),
                                      "rules_version": self.catalogue.version}

@@ -25,6 +25,7 @@ PACKAGES = ("surge", "feeds", "dashboard")
 ALLOWED_UP = {
     "surge.worker": ("feeds.",),  # the worker runs the feeds' poller
     "surge.cli": ("feeds.registry", "dashboard.app"),  # `surge run|worker|web` build them
+    "surge.cli_feeds": ("feeds.registry",),  # `surge feeds check` builds them to check
     "surge.runmode": ("feeds.scenario",),  # an exercise starts at its scenario's start time
 }
 
