@@ -43,11 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/wall_heap.py
 
 # Debian packages the tests drive for real: chromium and chromium-driver (browser tests),
-# prometheus (its promtool checks the rules engine) and prometheus-alertmanager (alerts are
-# delivered to it). Installed with apt when missing and running as root; otherwise say
-# what to install.
+# prometheus (its promtool checks the rules engine), prometheus-alertmanager (alerts are
+# delivered to it) and postgresql (the sql feed reads a real one). Installed with apt when
+# missing and running as root; otherwise say what to install.
 SYSTEM_DEPS := chromium:chromium chromedriver:chromium-driver promtool:prometheus \
-               prometheus-alertmanager:prometheus-alertmanager
+               prometheus-alertmanager:prometheus-alertmanager pg_ctlcluster:postgresql
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
+from feeds import csv_drop, http_json, sql
 from feeds.base import Feed
 from feeds.config import FeedContext, load_feeds
 from surge.catalogue import Catalogue
@@ -38,7 +39,11 @@ def _simulator(settings: Settings, catalogue: Catalogue, clock: Clock) -> list[F
 
 # feeds.yaml: each feed's `type` -> the module that builds it (feeds/config.py says what such
 # a module has). A new adapter is one module and one line here.
-ADAPTERS: dict[str, ModuleType] = {}
+ADAPTERS: dict[str, ModuleType] = {
+    "csv_drop": csv_drop,
+    "http_json": http_json,
+    "sql": sql,
+}
 
 def feed_context(settings: Settings, catalogue: Catalogue, clock: Clock) -> FeedContext:
     """What building the feeds of the feeds file may use: paths in it are relative to it."""
