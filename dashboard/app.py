@@ -25,6 +25,7 @@ from dashboard.api import install_api
 from dashboard.auth import finish_setup, install_auth
 from dashboard.components import runmode, watchdog
 from dashboard.context import EXTENSION, DashboardContext
+from dashboard.metrics import install_metrics
 from dashboard.viewcache import install_timing
 from surge.clock import Clock
 from surge.settings import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.layout = functools.partial(runmode.frame, context, dash.page_container)
     install_auth(app.server, context)
     install_api(app.server, context)
+    install_metrics(app.server, context)  # after install_auth: exempt from its guard
     install_compression(app.server)
     install_timing(app.server)
     watchdog.register(app)

@@ -60,6 +60,10 @@ class Spool:
         self.dropped = 0  # samples refused because the spool was full
         self._lock = threading.Lock()
 
+    def pending(self) -> bool:
+        """Whether anything is spooled (without reading it)."""
+        return self.path.exists()
+
     def __len__(self) -> int:
         """Samples spooled now."""
         with self._lock:

@@ -382,7 +382,14 @@ def _feed_report(s: Any, now: float) -> dict[str, Any]:
         "samples_rejected": s.rejected,
         "samples_late": s.late,
         "duplicates": s.duplicates,
-        "last_error": s.last_error if s.down_since else None,
+        "rejected_by_reason": dict(s.rejected_by_reason),
+        "state": s.state,
+        "failed_polls_in_a_row": s.failures,
+        "polls": s.polls,
+        "failed_polls": s.failed_polls,
+        "retries": s.retries,
+        "last_poll_seconds": s.last_duration,
+        "last_error": s.last_error if s.state != "up" else None,
         "down_since": utc_iso(s.down_since) if s.down_since else None,
     }
 
@@ -460,6 +467,9 @@ def _print_status(report: dict[str, Any]) -> None:
         line = (f"{f['feed']:<22} {f['function']:<16} {f['last_sample'] or '-':<21} {age:>7} "
                 f"{f['samples_accepted']:>9} {f['samples_rejected']:>9}  {healthy}")
         click.secho(line, fg=None if f["healthy"] else "red")
-        if f["last_error"]:
+        if f["last_error"] and f["down_since"]:
             click.secho(f"    down since {f['down_since']}: {f['last_error']}", fg="red")
+        elif f["last_error"]:
+            click.secho(f"    degraded, {f['failed_polls_in_a_row']} failed poll(s) in a row: "
+                        f"{f['last_error']}", fg="yellow")
 

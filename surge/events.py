@@ -11,7 +11,7 @@ so a reader never crashes and nothing is dropped. docs/events.md lists the kinds
      +-- SamplesStored             samples_stored
      +-- LevelChanged, LevelStale, LevelFresh
      +-- EngineStarted, RulesLoaded, RulesRejected
-     +-- FeedDown, FeedRecovered, StoreDown, StoreUp
+     +-- FeedDegraded, FeedDown, FeedRecovered, StoreDown, StoreUp
      +-- WorkerStarted, WorkerStopped, WorkerTookOver
      +-- AuditEntry                audit
      +-- Declared, DeclarationWithdrawn, Acknowledged, ActionConfirmed, Annotation
@@ -63,6 +63,7 @@ __all__ = [
     "EngineStarted",
     "Event",
     "ExerciseStarted",
+    "FeedDegraded",
     "FeedDown",
     "FeedRecovered",
     "GenericEvent",
@@ -317,6 +318,17 @@ class RulesRejected(Event):
 class _FeedEvent(Event):
     feed: str
     function: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedDegraded(_FeedEvent):
+    """A feed that was up failed a poll (recorded once; it is down after more in a row)."""
+
+    kind = "feed_degraded"
+    error: str
+
+    def describe(self) -> str:
+        return f"{self.feed} ({self.function}) is failing: {self.error}"
 
 
 @dataclass(frozen=True, kw_only=True)

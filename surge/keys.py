@@ -15,6 +15,10 @@
 |   surge.events); id "max(at ms, last id ms)-seq", so ids follow event time (docs/events.md)  |
 | surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
+|   function, interval, state (up/degraded/down), last_success, last_attempt, last_error(_at), |
+|   last_sample, down_since, failing_since, failures (in a row), last_attempts, last_duration; |
+|   counters: polls, failed_polls, retries, accepted, rejected, late, duplicates, and          |
+|   "rejected:{category}" per store.REJECTION_REASONS category                                |
 | surge:feeds                         | set    | store.record_poll  | names of feeds seen           |
 | surge:worker:lease                  | string | the active worker  | its id; expires unless renewed |
 | surge:worker:last                   | string | the active worker  | id of the latest active worker |

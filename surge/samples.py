@@ -1,17 +1,20 @@
 """Samples and the checks every sample passes before it is stored.
 
 A sample is (metric, scope, timestamp, value): scope is ``trust`` or a site code, the
-timestamp is seconds since the epoch in UTC. A batch is checked sample by sample: the good
+timestamp is seconds since the epoch in UTC. Every sample of a batch is checked: the good
 ones are kept, each bad one is rejected with its reason, and nothing raises.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from surge.catalogue import TRUST, Catalogue
 
@@ -45,56 +48,156 @@ def check_samples(
 
     ``now`` None skips the checks against the clock (future, retention): for history files.
     """
-    good: list[Sample] = []
-    bad: list[Rejection] = []
-    metrics = catalogue.metrics
-    sites = catalogue.sites
+    batch = items if isinstance(items, list) else list(items)
     latest_ok = math.inf if now is None else now + FUTURE_TOLERANCE
     oldest_ok = -math.inf if now is None else now - retention
-    for item in items:
-        if isinstance(item, Rejection):  # what a feed could not make a sample of, and why
-            bad.append(item)
-            continue
-        try:
-            metric_id, scope, ts, value = _fields(item)
-        except ValueError as exc:
-            bad.append(Rejection(str(exc), item))
-            continue
-        metric = metrics.get(metric_id)
-        if metric is None:
-            bad.append(Rejection(f"unknown metric {metric_id!r}", item))
-            continue
-        if scope == TRUST:
-            if TRUST not in metric.scopes:
-                bad.append(Rejection(f"{metric_id} is reported per site, not for the trust", item))
-                continue
+    checked = _check_columns(batch, catalogue, now, latest_ok, oldest_ok)
+    if checked is not None:
+        return checked
+    good: list[Sample] = []
+    bad: list[Rejection] = []
+    for item in batch:
+        out = _check_one(item, catalogue, now, latest_ok, oldest_ok)
+        if isinstance(out, Rejection):
+            bad.append(out)
         else:
-            site = sites.get(scope)
-            if site is None:
-                bad.append(Rejection(f"unknown site {scope!r}", item))
-                continue
-            if site.kind not in metric.scopes:
-                bad.append(Rejection(f"{metric_id} is not reported by a {site.kind} ({scope})",
-                                     item))
-                continue
-        if not math.isfinite(value):
-            bad.append(Rejection(f"value of {metric_id} is {value} (not a finite number)", item))
-            continue
-        if not metric.low <= value <= metric.high:
-            bad.append(Rejection(f"value {value:g} of {metric_id} is outside its plausible range "
-                                 f"[{metric.low:g}, {metric.high:g}]", item))
-            continue
-        if ts > latest_ok:
-            assert now is not None
-            bad.append(Rejection(f"timestamp {_iso(ts)} is {ts - now:.0f} s in the future "
-                                 f"(more than {FUTURE_TOLERANCE:.0f} s ahead)", item))
-            continue
-        if ts < oldest_ok:
-            bad.append(Rejection(f"timestamp {_iso(ts)} is older than the retention period",
-                                 item))
-            continue
-        good.append(Sample(metric_id, scope, ts, value))
+            good.append(out)
     return good, bad
+
+
+def _check_columns(
+    batch: list[Any], catalogue: Catalogue, now: float | None, latest_ok: float, oldest_ok: float,
+) -> tuple[list[Sample], list[Rejection]] | None:
+    """check_samples for a batch of Samples of text and numbers, a column at a time; None
+    for any other batch.
+
+    A feed sends thousands of samples a poll, and checking them one by one in Python would
+    cost more than storing them. Here each check is made once per distinct metric and scope,
+    or over numpy arrays of the whole batch. Only the samples that fail go through
+    _check_one, which gives their reasons, so the result is exactly what checking one by one
+    gives.
+    """
+    if not batch or set(map(type, batch)) != {Sample}:
+        return None
+    metric_ids, scopes, times, values = _columns(batch)
+    try:
+        "".join(metric_ids + scopes)  # raises unless all are text: cheaper than type() of each
+    except TypeError:
+        return None
+    number_types = set(map(type, times)) | set(map(type, values))
+    if not number_types <= {float, int}:
+        return None
+    floats_only = number_types == {float}
+    if not floats_only:  # a good sample has a float time and value, as _fields makes them
+        times, values = list(map(float, times)), list(map(float, values))
+    metric_of, m = _codes(metric_ids)
+    scope_of, s = _codes(scopes)
+    if len(metric_of) * len(scope_of) > 4 * len(batch) + 4096:
+        return None  # mostly names seen once: a table of every pair would cost more
+    reported, low, high = _scope_table(metric_of, scope_of, catalogue)
+    ts = np.array(times, dtype=np.float64)
+    value = np.array(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        failed = ~reported[m, s]
+        failed |= ~np.isfinite(ts)
+        failed |= ~np.isfinite(value)
+        failed |= (value < low[m]) | (value > high[m])
+        failed |= (ts > latest_ok) | (ts < oldest_ok)
+    kept = batch if floats_only else list(map(Sample._make, zip(metric_ids, scopes, times, values,
+                                                                  strict=True)))
+    good: list[Sample] = []
+    bad: list[Rejection] = []
+    start = 0
+    for i in np.flatnonzero(failed).tolist():
+        good += kept[start:i]
+        out = _check_one(batch[i], catalogue, now, latest_ok, oldest_ok)
+        if isinstance(out, Rejection):
+            bad.append(out)
+        else:
+            good.append(out)
+        start = i + 1
+    good += kept[start:]
+    return good, bad
+
+
+def _columns(batch: list[Sample]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """The metrics, scopes, times and values of a batch of samples.
+
+    Taken a slice at a time: zip(*batch) makes an iterator per sample, and thousands alive at
+    once set off the garbage collector's full collections, which scan every object there is.
+    """
+    columns: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
+    for start in range(0, len(batch), 256):
+        for column, part in zip(columns, zip(*batch[start:start + 256], strict=True),
+                                strict=True):
+            column.extend(part)
+    return columns
+
+
+def _codes(column: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts of a column, and the index among them of each item of it."""
+    distinct = list(dict.fromkeys(column))
+    width = 1 if len(distinct) <= 1 << 8 else 2 if len(distinct) <= 1 << 16 else 4
+    code_of = {text: i.to_bytes(width, "little") for i, text in enumerate(distinct)}
+    picked = operator.itemgetter(*column)(code_of)  # the item itself when there is one
+    return distinct, np.frombuffer(picked if len(column) == 1 else b"".join(picked),
+                                   dtype=f"<u{width}")
+
+
+def _scope_table(metric_ids: list[str], scopes: list[str],
+                 catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each metric is reported at each scope (False for an unknown metric or site),
+    and each metric's plausible range (NaN when unknown)."""
+    kinds = [scope if scope == TRUST else _kind(catalogue, scope) for scope in scopes]
+    reported = np.zeros((len(metric_ids), len(scopes)), dtype=bool)
+    low = np.full(len(metric_ids), np.nan)
+    high = np.full(len(metric_ids), np.nan)
+    for i, metric_id in enumerate(metric_ids):
+        metric = catalogue.metrics.get(metric_id)
+        if metric is not None:
+            low[i], high[i] = metric.low, metric.high
+            reported[i] = [kind is not None and kind in metric.scopes for kind in kinds]
+    return reported, low, high
+
+
+def _kind(catalogue: Catalogue, code: str) -> str | None:
+    site = catalogue.sites.get(code)
+    return None if site is None else site.kind
+
+
+def _check_one(item: Sample | Mapping[str, Any] | Rejection, catalogue: Catalogue,
+               now: float | None, latest_ok: float, oldest_ok: float) -> Sample | Rejection:
+    """One item checked: the sample to store, or its rejection with the reason."""
+    if isinstance(item, Rejection):  # what a feed could not make a sample of, and why
+        return item
+    try:
+        metric_id, scope, ts, value = _fields(item)
+    except ValueError as exc:
+        return Rejection(str(exc), item)
+    metric = catalogue.metrics.get(metric_id)
+    if metric is None:
+        return Rejection(f"unknown metric {metric_id!r}", item)
+    if scope == TRUST:
+        if TRUST not in metric.scopes:
+            return Rejection(f"{metric_id} is reported per site, not for the trust", item)
+    else:
+        site = catalogue.sites.get(scope)
+        if site is None:
+            return Rejection(f"unknown site {scope!r}", item)
+        if site.kind not in metric.scopes:
+            return Rejection(f"{metric_id} is not reported by a {site.kind} ({scope})", item)
+    if not math.isfinite(value):
+        return Rejection(f"value of {metric_id} is {value} (not a finite number)", item)
+    if not metric.low <= value <= metric.high:
+        return Rejection(f"value {value:g} of {metric_id} is outside its plausible range "
+                         f"[{metric.low:g}, {metric.high:g}]", item)
+    if ts > latest_ok:
+        assert now is not None
+        return Rejection(f"timestamp {_iso(ts)} is {ts - now:.0f} s in the future "
+                         f"(more than {FUTURE_TOLERANCE:.0f} s ahead)", item)
+    if ts < oldest_ok:
+        return Rejection(f"timestamp {_iso(ts)} is older than the retention period", item)
+    return Sample(metric_id, scope, ts, value)
 
 
 def _fields(item: Sample | Mapping[str, Any]) -> tuple[str, str, float, float]:

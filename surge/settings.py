@@ -29,6 +29,9 @@
 |                       |                    | or smtp://host:port?starttls=off for a local relay  |
 | SURGE_PUBLIC_URL      | http://HOST:PORT   | the dashboard's address as people reach it: links   |
 |                       |                    | in alerts                                           |
+| SURGE_METRICS_TOKEN   | (none)             | when set, GET /metrics needs "Authorization: Bearer |
+|                       |                    | <token>" (32+ characters); unset: open, as usual    |
+|                       |                    | for Prometheus exporters (it holds no patient data) |
 
 Booleans take 1/0, true/false, yes/no or on/off. Wall screens (signed in by a screen URL)
 are exempt from both timeouts: they end only when revoked. A store URL is checked whole (its
@@ -79,6 +82,7 @@ class Settings:
     alerting: Path = Path("alerting.yaml")
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     public_url: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)  # never in a repr or a log
 
     @property
     def feeds_path(self) -> Path | None:
@@ -135,6 +139,7 @@ class Settings:
         take("SURGE_ALERTING", "alerting", Path)
         take("SURGE_SMTP_URL", "smtp_url", _smtp_url, secret=True)
         take("SURGE_PUBLIC_URL", "public_url", _public_url)
+        take("SURGE_METRICS_TOKEN", "metrics_token", _secret, secret=True)
         given = {k: v for k, v in overrides.items() if v is not None}
         # options are checked as their variables are, and named as the user gave them
         for option, name, check, show in (("--redis-url", "redis_url", _url, _shown_url),

@@ -14,7 +14,7 @@ import json
 import math
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,8 @@ from surge.samples import Rejection, Sample
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "FEED_STATES",
+    "REJECTION_REASONS",
     "BatchNotice",
     "Event",
     "FeedStatus",
@@ -40,10 +42,13 @@ __all__ = [
     "WorkerInfo",
     "WriteResult",
     "redact_url",
+    "rejection_reason",
 ]
 
 DEFAULT_RETENTION = 35 * 86400
 QUARANTINE_LENGTH = 10_000
+FEED_STATES = ("up", "degraded", "down")  # a feed's state, as the poller records it
+REJECTED_PREFIX = "rejected:"  # feed hash fields counting rejections by category
 MAX_BATCH = 20_000  # samples per script call, so one call never holds the server for long
 NOTICE_LENGTH = 5_000  # batch notices kept (approx.): the engine reads them within seconds
 RECORD = np.dtype([("ms", "<u4"), ("value", "<f8")])
@@ -100,7 +105,14 @@ class WorkerInfo:
 
 @dataclass(frozen=True)
 class FeedStatus:
-    """What the worker last recorded about one feed."""
+    """What the worker last recorded about one feed.
+
+    ``state`` is the poller's (feeds/poller.py): ``up`` (the last poll succeeded),
+    ``degraded`` (it failed, but fewer polls in a row than take the feed down) or ``down``.
+    ``down_since`` is set only while the feed is down, to when its run of failed polls
+    began. The counters are totals since the feed was first polled; records written before
+    a field existed read with its default.
+    """
 
     name: str
     function: str
@@ -115,9 +127,18 @@ class FeedStatus:
     late: int
     duplicates: int
     down_since: float | None
+    state: str = "up"
+    failures: int = 0  # failed polls in a row; 0 after a success
+    failing_since: float | None = None  # when that run of failed polls began
+    polls: int = 0
+    failed_polls: int = 0
+    retries: int = 0  # fetch attempts beyond each poll's first, over every poll
+    last_attempts: int = 0  # fetch attempts the last poll made
+    last_duration: float | None = None  # real seconds the last poll took, retries included
+    rejected_by_reason: Mapping[str, int] = field(default_factory=dict)  # REJECTION_REASONS
 
     def healthy(self, now: float) -> bool:
-        """Polled successfully within three intervals (at least a minute) and not failing."""
+        """Polled successfully within three intervals (at least a minute) and not down."""
         if self.last_success is None or self.down_since is not None:
             return False
         return now - self.last_success <= max(3 * self.interval, 60.0)
@@ -208,44 +229,134 @@ class Store:
 
     def _write_part(self, samples: Sequence[Sample],
                     source: str) -> tuple[int, int, list[Sample], str | None]:
-        groups: dict[tuple[str, str, int], list[tuple[int, float, int]]] = defaultdict(list)
-        for i, (metric, scope, ts, value) in enumerate(samples):
-            ms = round(ts * 1000)
-            groups[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
+        grouped = self._grouped_columns(samples) or self._grouped_rows(samples)
+        groups, sent, duplicates, late_at = grouped
         script_keys = [keys.LATEST, keys.BATCHES]
         args: list[Any] = [source or "-", NOTICE_LENGTH]
-        order: list[int] = []  # batch index of each sample in the order sent
-        duplicates = 0
-        late: list[Sample] = []
         retention_ms = int(self.retention * 1000)
-        for (metric, scope, day), rows in sorted(groups.items(), key=lambda kv: kv[0]):
-            rows.sort()
+        for metric, scope, day, records, first in groups:
             daybase = day * keys.DAY_MS
-            flat: list[float | int] = []
-            previous: tuple[int, float] | None = None
-            first = len(order)
-            for ms, value, i in rows:
-                if previous is not None and ms == previous[0]:
-                    # the same time twice in one batch: the first wins
-                    if value == previous[1]:
-                        duplicates += 1
-                    else:
-                        late.append(samples[i])
-                    continue
-                previous = (ms, value)
-                flat += (ms - daybase, value)
-                order.append(i)
             script_keys.append(keys.chunk(metric, scope, day))
             args += (keys.series_field(metric, scope), daybase,
-                     daybase + keys.DAY_MS + retention_ms,
-                     struct.pack("<" + "Id" * (len(flat) // 2), *flat), first)
-        if not order:
+                     daybase + keys.DAY_MS + retention_ms, records, first)
+        late = [samples[i] for i in late_at]
+        if not sent:
             return 0, duplicates, late, None
         accepted, dup, late_positions, notice = self._call(self._write, keys=script_keys,
                                                            args=args)
-        late += [samples[order[p]] for p in late_positions]
+        late += [samples[sent[p]] for p in late_positions]
         return (int(accepted), duplicates + int(dup), late,
                 notice.decode() if notice else None)
+
+    # What the write script is sent for a batch: its groups, one per series and day, in the
+    # order of (metric, scope, day), each (metric, scope, day, packed records in strictly
+    # increasing time, index in ``sent`` of its first record); the batch index of every record
+    # sent, in the order sent; the in-batch duplicates counted; the batch index of each sample
+    # late within the batch. The same time twice in one series in one batch: the first sample
+    # in the batch wins, a later one with an equal value is a duplicate, any other is late.
+    _Grouped = tuple[list[tuple[str, str, int, bytes, int]], list[int], int, list[int]]
+
+    @staticmethod
+    def _grouped_columns(samples: Sequence[Sample]) -> Store._Grouped | None:
+        """The batch grouped with numpy: for a batch of samples of text and numbers (taken as
+        float64, as they are stored) at sane times, which is every batch check_samples lets
+        through; None for any other."""
+        n = len(samples)
+        try:
+            metrics, scopes, times, values = Store._columns(samples)
+            "".join(metrics + scopes)  # raises unless all are text: cheaper than type() of each
+        except (ValueError, TypeError):
+            return None
+        ts, value = np.array(times), np.array(values)
+        if not n or ts.dtype != np.float64 or value.dtype != np.float64:  # not all numbers
+            return None
+        ms_float = np.rint(ts * 1000)  # as round(ts * 1000): half to even
+        if not np.all(np.abs(ms_float) < 2.0 ** 53):  # NaN fails this too
+            return None
+        # series numbered in (metric, scope) order, so sorting by number sorts by name
+        metric_of, m = Store._codes(metrics)
+        scope_of, s = Store._codes(scopes)
+        series = m.astype(np.int64) * len(scope_of) + s
+        ms = ms_float.astype(np.int64)
+        order = np.lexsort((ms, series))  # stable: batch order kept at the same time
+        ms = ms[order]
+        series = series[order]
+        value = value[order]
+        again = np.zeros(n, dtype=bool)  # the same series and time as the sample before
+        again[1:] = (ms[1:] == ms[:-1]) & (series[1:] == series[:-1])
+        first_at = np.maximum.accumulate(np.where(again, 0, np.arange(n)))
+        duplicate = again & (value == value[first_at])
+        late_at = order[again & ~duplicate].tolist()
+        kept = ~again
+        order, ms, series, value = order[kept], ms[kept], series[kept], value[kept]
+        day = ms // keys.DAY_MS
+        records = np.empty(len(order), dtype=RECORD)
+        records["ms"] = ms - day * keys.DAY_MS
+        records["value"] = value
+        packed = records.tobytes()
+        starts = np.flatnonzero(np.r_[True, (series[1:] != series[:-1]) | (day[1:] != day[:-1])])
+        size = RECORD.itemsize
+        groups = [(metric_of[sr // len(scope_of)], scope_of[sr % len(scope_of)], d,
+                   packed[start * size:end * size], start)
+                  for start, end, sr, d in zip(starts.tolist(), [*starts[1:].tolist(), len(order)],
+                                               series[starts].tolist(), day[starts].tolist(),
+                                               strict=True)]
+        return groups, order.tolist(), int(duplicate.sum()), late_at
+
+    @staticmethod
+    def _columns(samples: Sequence[Sample]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+        """The metrics, scopes, times and values of a batch (ValueError unless each has four).
+
+        Taken a slice at a time: zip(*samples) makes an iterator per sample, and thousands
+        alive at once set off the garbage collector's full collections, which scan every
+        object there is."""
+        columns: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
+        for start in range(0, len(samples), 256):
+            for column, part in zip(columns, zip(*samples[start:start + 256], strict=True),
+                                    strict=True):
+                column.extend(part)
+        return columns
+
+    @staticmethod
+    def _codes(column: list[str]) -> tuple[list[str], np.ndarray]:
+        """The distinct texts of a column in sorted order, and the index among them of each
+        item of it."""
+        distinct = sorted(dict.fromkeys(column))
+        width = 1 if len(distinct) <= 1 << 8 else 2 if len(distinct) <= 1 << 16 else 4
+        code_of = {text: i.to_bytes(width, "little") for i, text in enumerate(distinct)}
+        return distinct, np.frombuffer(b"".join(map(code_of.__getitem__, column)),
+                                       dtype=f"<u{width}")
+
+    @staticmethod
+    def _grouped_rows(samples: Sequence[Sample]) -> Store._Grouped:
+        """The batch grouped one sample at a time: for any batch."""
+        rows_of: dict[tuple[str, str, int], list[tuple[int, float, int]]] = defaultdict(list)
+        for i, (metric, scope, ts, value) in enumerate(samples):
+            ms = round(ts * 1000)
+            rows_of[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
+        groups: list[tuple[str, str, int, bytes, int]] = []
+        sent: list[int] = []
+        duplicates = 0
+        late_at: list[int] = []
+        for (metric, scope, day), rows in sorted(rows_of.items(), key=lambda kv: kv[0]):
+            rows.sort(key=lambda row: row[0])  # stable: batch order kept
+            daybase = day * keys.DAY_MS
+            flat: list[float | int] = []
+            previous: tuple[int, float] | None = None
+            first = len(sent)
+            for ms, value, i in rows:
+                if previous is not None and ms == previous[0]:
+                    if value == previous[1]:
+                        duplicates += 1
+                    else:
+                        late_at.append(i)
+                    continue
+                previous = (ms, value)
+                flat += (ms - daybase, value)
+                sent.append(i)
+            groups.append((metric, scope, day, struct.pack("<" + "Id" * (len(flat) // 2), *flat),
+                           first))
+        return groups, sent, duplicates, late_at
 
     # --- batch notices: how the rules engine learns of every stored batch --------------
 
@@ -413,25 +524,55 @@ class Store:
         late: int = 0,
         duplicates: int = 0,
         newest_sample: float | None = None,
+        attempts: int = 1,
+        duration: float | None = None,
+        state: str | None = None,
+        failing_since: float | None = None,
     ) -> None:
-        """Record one poll of a feed: success or error, counts, and quarantined samples."""
+        """Record one poll of a feed: success or error, counts, state and quarantined samples.
+
+        ``state`` is the feed's state after this poll, as the poller decided it (one of
+        FEED_STATES); None records a single poll's view: down on an error, up otherwise.
+        While it is down, ``down_since`` keeps the value it was first given:
+        ``failing_since`` (when the run of failed polls began; default ``at``). Rejections
+        are counted in all and by REJECTION_REASONS category.
+        """
+        if state is None:
+            state = "up" if error is None else "down"
+        if state not in FEED_STATES:
+            raise ValueError(f"feed state must be one of {', '.join(FEED_STATES)}, got {state!r}")
+        began = f"{at if failing_since is None else failing_since:.3f}"
         key = keys.feed(feed)
         pipe = self.client.pipeline(transaction=True)
         pipe.sadd(keys.FEEDS, feed)
         pipe.hset(key, mapping={"function": function, "interval": interval,
-                                "last_attempt": f"{at:.3f}"})
+                                "last_attempt": f"{at:.3f}", "state": state,
+                                "last_attempts": attempts})
+        if duration is not None:
+            pipe.hset(key, "last_duration", f"{duration:.3f}")
+        pipe.hincrby(key, "polls", 1)
+        if attempts > 1:
+            pipe.hincrby(key, "retries", attempts - 1)
         if error is None:
-            pipe.hset(key, "last_success", f"{at:.3f}")
-            pipe.hdel(key, "down_since")
+            pipe.hset(key, mapping={"last_success": f"{at:.3f}", "failures": 0})
+            pipe.hdel(key, "failing_since")
         else:
             pipe.hset(key, mapping={"last_error": error[:500], "last_error_at": f"{at:.3f}"})
-            pipe.hsetnx(key, "down_since", f"{at:.3f}")
+            pipe.hincrby(key, "failed_polls", 1)
+            pipe.hincrby(key, "failures", 1)
+            pipe.hsetnx(key, "failing_since", began)
+        if state == "down":
+            pipe.hsetnx(key, "down_since", began)
+        else:
+            pipe.hdel(key, "down_since")
         if newest_sample is not None:
             pipe.hset(key, "last_sample", f"{newest_sample:.3f}")
         for name, n in (("accepted", accepted), ("rejected", len(rejected)), ("late", late),
                         ("duplicates", duplicates)):
             if n:
                 pipe.hincrby(key, name, n)
+        for reason, n in Counter(rejection_reason(r.reason) for r in rejected).items():
+            pipe.hincrby(key, REJECTED_PREFIX + reason, n)
         for rejection in rejected:
             pipe.xadd(keys.QUARANTINE,
                       {"feed": feed, "at": f"{at:.3f}", "reason": rejection.reason,
@@ -1111,13 +1252,47 @@ def _feed_status(name: str, row: dict[str, str]) -> FeedStatus:
     def num(key: str) -> float | None:
         return float(row[key]) if key in row else None
 
+    def count(key: str) -> int:
+        return int(row.get(key, 0))
+
+    down_since = num("down_since")
     return FeedStatus(
         name=name, function=row.get("function", "?"), interval=float(row.get("interval", 60)),
         last_success=num("last_success"), last_attempt=num("last_attempt"),
         last_error=row.get("last_error"), last_error_at=num("last_error_at"),
-        last_sample=num("last_sample"), accepted=int(row.get("accepted", 0)),
-        rejected=int(row.get("rejected", 0)), late=int(row.get("late", 0)),
-        duplicates=int(row.get("duplicates", 0)), down_since=num("down_since"))
+        last_sample=num("last_sample"), accepted=count("accepted"), rejected=count("rejected"),
+        late=count("late"), duplicates=count("duplicates"), down_since=down_since,
+        # a record from before feed states: down while down_since was set, else up
+        state=row.get("state") or ("down" if down_since is not None else "up"),
+        failures=count("failures"), failing_since=num("failing_since"), polls=count("polls"),
+        failed_polls=count("failed_polls"), retries=count("retries"),
+        last_attempts=count("last_attempts"), last_duration=num("last_duration"),
+        rejected_by_reason={k.removeprefix(REJECTED_PREFIX): int(v) for k, v in row.items()
+                            if k.startswith(REJECTED_PREFIX)})
+
+
+# Rejections are counted by category, so that counters stay few whatever a feed sends: the
+# first category whose words are in the reason (as surge.samples and the feeds word them).
+_REASON_WORDS = (
+    ("unknown_metric", ("unknown metric",)),
+    ("unknown_site", ("unknown site",)),
+    ("wrong_scope", ("is reported per site", "is not reported by a")),
+    ("not_a_number", ("not a finite number", "must be a number", "not a number", "is null")),
+    ("out_of_range", ("outside its plausible range",)),
+    ("in_the_future", ("in the future",)),
+    ("too_old", ("older than the retention",)),
+)
+REJECTION_REASONS = (*(category for category, _ in _REASON_WORDS), "unreadable")
+
+
+def rejection_reason(reason: str) -> str:
+    """The category (one of REJECTION_REASONS) of a rejection's reason; ``unreadable`` for
+    anything that could not be read as a sample at all (a missing field, a bad time, a file)."""
+    text = reason.lower()
+    for category, words in _REASON_WORDS:
+        if any(w in text for w in words):
+            return category
+    return "unreadable"
 
 
 def redact_url(url: str) -> str:

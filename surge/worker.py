@@ -34,6 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feeds.base import Feed
 from feeds.poller import FeedPoller
+from feeds.spool import Spool
 from surge.bus import Bus
 from surge.catalogue import Catalogue
 from surge.clock import LIVE, Clock
@@ -198,7 +199,8 @@ class Worker:
         self._halt_engine.clear()
         now = self.clock()
         self.pollers = [FeedPoller(feed, self.store, self.current_catalogue, self.clock,
-                                   interval=self.poll_interval(feed), publish=self.bus.publish)
+                                   interval=self.poll_interval(feed), publish=self.bus.publish,
+                                   spool=self._spool(feed))
                         for feed in self.feeds if getattr(feed, "polled", True)]
         # (a push feed is never polled: its system sends to POST /api/v1/samples)
         kind = WorkerTookOver if previous else WorkerStarted
@@ -226,6 +228,10 @@ class Worker:
             self.alerting.start()
         log.info("worker %s is active, polling %d feed(s): %s", self.id, len(self.pollers),
                  ", ".join(p.feed.name for p in self.pollers))
+
+    def _spool(self, feed: Feed) -> Spool | None:
+        """Where the feed's samples wait while the store is down: under the data dir."""
+        return Spool(self.settings.data_dir, feed.name) if self.settings is not None else None
 
     def _deactivate(self) -> None:
         if not self.active:
@@ -275,8 +281,8 @@ class Worker:
         # engine thread then reads every notice from before that poll, skipping the samples
         # the catch-up has already read.
         before = self.store.last_notice()
-        for poller in self.pollers:
-            poller.poll_safely()
+        for poller in self.pollers:  # once each, no retries: the engine waits on these
+            poller.poll_safely(retry=False)
         self.engine = LiveEngine(self.store, rules_path, self.clock, who=f"worker {self.id}",
                                  horizon=self.watermark, bus=self.bus, fence=self.id)
         caught_up_to = self.engine.evaluator.t / 1000

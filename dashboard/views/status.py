@@ -71,7 +71,13 @@ def _when(ts: float | None, catalogue: Catalogue, now: float) -> str:
 def _feed(feed: FeedStatus, catalogue: Catalogue, now: float, labels: Mapping[str, str]
           ) -> FeedRow:
     healthy = feed.healthy(now)
-    if healthy:
+    if healthy and feed.state == "degraded":  # failing, not yet down: its data still fresh
+        since = feed.failing_since or feed.last_error_at
+        state = (f"DEGRADED — {feed.failures} failed poll(s) in a row"
+                 + (f" since {uk_time(since, catalogue.timezone, now=now)}" if since else ""))
+        if feed.last_error:
+            state += f": {feed.last_error[:200]}"
+    elif healthy:
         state = "OK"
     elif feed.down_since is not None:
         state = f"DOWN since {uk_time(feed.down_since, catalogue.timezone, now=now)}"
@@ -80,7 +86,12 @@ def _feed(feed: FeedStatus, catalogue: Catalogue, now: float, labels: Mapping[st
     else:
         state = "DOWN: no successful poll recently"
     counts = (f"{feed.accepted:,} accepted · {feed.rejected:,} rejected · {feed.late:,} late "
-              f"· {feed.duplicates:,} duplicate")
+              f"· {feed.duplicates:,} duplicate · {feed.polls:,} polls, {feed.failed_polls:,} "
+              f"failed, {feed.retries:,} retried")
+    reasons = [f"{n:,} {reason.replace('_', ' ')}"
+               for reason, n in sorted(feed.rejected_by_reason.items()) if n]
+    if reasons:
+        counts += f" · rejected: {', '.join(reasons)}"
     return FeedRow(feed.name, labels.get(feed.function, feed.function), healthy, state,
                    _when(feed.last_success, catalogue, now),
                    _when(feed.last_sample, catalogue, now), counts)

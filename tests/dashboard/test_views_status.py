@@ -34,8 +34,24 @@ def test_all_well_has_no_problems(catalogue: Catalogue) -> None:
     assert view.problems == ()
     assert view.workers[0].engine == "engine running: last evaluation updated 2 s ago"
     assert view.feeds[0].state == "OK"
-    assert view.feeds[0].counts == "1,200 accepted · 3 rejected · 0 late · 1 duplicate"
+    assert view.feeds[0].counts == ("1,200 accepted · 3 rejected · 0 late · 1 duplicate · "
+                                    "0 polls, 0 failed, 0 retried")
     assert ("version", "abc") in view.rules
+
+
+def test_a_failing_feed_is_degraded_before_it_is_down_and_rejections_say_why(
+        catalogue: Catalogue) -> None:
+    from dataclasses import replace
+
+    failing = replace(feed("sim-ae"), state="degraded", failures=2, failing_since=NOW - 60,
+                      last_error="CAD API returned 503", polls=40, failed_polls=2, retries=4,
+                      rejected_by_reason={"out_of_range": 2, "unknown_site": 1})
+    row = page(catalogue, feeds=[failing]).feeds[0]
+    assert row.healthy  # its data are still fresh: not a loud banner, but said on /status
+    assert row.state.startswith("DEGRADED — 2 failed poll(s) in a row since ")
+    assert row.state.endswith(": CAD API returned 503")
+    assert row.counts.endswith("40 polls, 2 failed, 4 retried · rejected: 2 out of range, "
+                               "1 unknown site")
 
 
 def test_a_feed_down_a_stuck_engine_and_no_rules_are_problems(catalogue: Catalogue) -> None:

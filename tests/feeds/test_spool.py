@@ -3,10 +3,13 @@ order, when it returns; against a real Valkey server."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from feeds.spool import Spool, spooled_counts
 from surge.samples import Sample
@@ -23,7 +26,8 @@ def minute(start: float, n: int = 1000) -> list[Sample]:
 
 def dead(store: Store) -> Store:
     """The same store as reached through a connection that fails: the store is down."""
-    return Store(redis.Redis(port=1, socket_connect_timeout=0.2), where="a stopped store")
+    return Store(redis.Redis(port=1, socket_connect_timeout=0.2,
+                             retry=Retry(NoBackoff(), 0)), where="a stopped store")
 
 
 def test_an_hour_of_outage_at_a_thousand_samples_a_minute_loses_nothing(
@@ -87,3 +91,44 @@ def test_a_full_spool_refuses_loudly_and_counts_what_it_dropped(tmp_path: Path,
 def test_a_feed_name_cannot_put_its_spool_outside_the_folder(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "../../etc/passwd")
     assert spool.path.parent == tmp_path / "spool"
+
+
+class Ticking:
+    """A feed of one calls-waiting sample per poll, stamped at the poll."""
+
+    name = "cad-calls"
+    function = "call_handling"
+    interval = 60.0
+
+    def fetch(self, since, now):
+        return [Sample("calls.waiting", "trust", now, 7.0)]
+
+
+def test_a_poller_spools_through_a_store_outage_and_writes_it_all_back_first(
+        tmp_path: Path, store: Store, catalogue) -> None:
+    """Polls while the store is down keep their samples on disk; the first poll after it is
+    back writes them, in order, before its own: every sample once, none late."""
+    from feeds.poller import FeedPoller
+    from surge.errors import StoreUnavailable
+
+    clock = [NOW - 600.0]
+    spool = Spool(tmp_path, "cad-calls")
+    poller = FeedPoller(Ticking(), store, catalogue, lambda: clock[0], spool=spool,
+                        sleep=lambda s: None)
+    poller.poll()
+    up = poller.store
+    poller.store = dead(store)
+    for _ in range(5):  # five minutes of outage
+        clock[0] += 60
+        with contextlib.suppress(StoreUnavailable):  # (poll_safely logs it)
+            poller.poll(retry=False)
+    assert len(spool) == 5
+    poller.store = up
+    clock[0] += 60
+    poller.poll()
+    stored = store.series([("calls.waiting", "trust")], NOW - 700, NOW)[("calls.waiting",
+                                                                          "trust")]
+    assert list(stored.ts) == [NOW - 600 + 60 * i for i in range(7)]  # all, once, in order
+    assert not spool.pending()
+    status = {s.name: s for s in store.feed_status()}["cad-calls"]
+    assert status.late == 0

@@ -46,6 +46,7 @@ EXAMPLES: list[ev.Event] = [
                      problems=("surge_rules.yaml:12:5: thresholds must rise with the level",),
                      cause="the file changed", loaded_by=None),
     ev.FeedDown(ts=T0, feed="cad", function="ae", error="CAD API returned 503"),
+    ev.FeedDegraded(ts=T0, feed="cad", function="ae", error="CAD API returned 503"),
     ev.FeedRecovered(ts=T0, feed="cad", function="ae", error="CAD API returned 503",
                      down_since=T0 - 600),
     ev.StoreDown(ts=T0, where="redis://store:6379/0", error="connection refused"),

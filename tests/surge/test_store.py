@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import struct
 import time
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surge import keys
 from surge.errors import StoreUnavailable
@@ -205,3 +209,111 @@ def test_a_url_with_user_and_password_authenticates(redis_url: str, redis_client
             Store.connect(f"redis://surgetest:wrong@127.0.0.1:{port}/0").client.ping()
     finally:
         redis_client.acl_deluser("surgetest")
+
+
+def test_the_same_time_twice_in_one_batch_keeps_the_first_in_the_batch(store: Store) -> None:
+    result = store.write([waiting(T0, 5.0), waiting(T0 + 60, 2.0), waiting(T0, 1.0),
+                          waiting(T0, 5.0)])
+    assert (result.accepted, result.duplicates) == (2, 1)
+    assert result.late == [waiting(T0, 1.0)]
+    assert list(stored(store).values) == [5.0, 2.0]
+
+
+def test_a_batch_that_is_not_all_floats_is_stored_the_same(store: Store) -> None:
+    batch = [waiting(T0 + 60, 2), waiting(T0, 1), Sample("calls.waiting", "trust", T0, 1)]
+    assert Store._grouped_columns(batch) is None  # grouped one sample at a time
+    result = store.write(batch)
+    assert (result.accepted, result.duplicates, result.late) == (2, 1, [])
+    assert list(stored(store).values) == [1.0, 2.0]
+
+
+def as_stored(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+def model_writes(batches: list[list[Sample]]) -> list[tuple[int, int, list[Sample], list[tuple]]]:
+    """What the store promises for each batch, worked out one sample at a time: accepted,
+    duplicates, late samples, and the records stored (the batch notice) in the order sent."""
+    chunks: dict[tuple[str, str, int], dict[int, bytes]] = {}
+    newest: dict[tuple[str, str], int] = {}
+    out = []
+    for batch in batches:
+        rows: dict[tuple[str, str, int], list[tuple[int, float, int]]] = {}
+        for i, (metric, scope, ts, value) in enumerate(batch):
+            ms = round(ts * 1000)
+            rows.setdefault((metric, scope, ms // keys.DAY_MS), []).append((ms, value, i))
+        accepted = duplicates = 0
+        late: list[Sample] = []
+        notice: list[tuple] = []
+        in_batch_late: list[Sample] = []
+        for (metric, scope, day), group in sorted(rows.items()):
+            group.sort(key=lambda row: row[0])
+            first_at: dict[int, float] = {}
+            chunk = chunks.setdefault((metric, scope, day), {})
+            for ms, value, i in group:
+                if ms in first_at:
+                    if value == first_at[ms]:
+                        duplicates += 1
+                    else:
+                        in_batch_late.append(batch[i])
+                    continue
+                first_at[ms] = value
+                if ms > newest.get((metric, scope), -1):
+                    newest[(metric, scope)] = ms
+                    chunk[ms] = as_stored(value)
+                    accepted += 1
+                    notice.append((metric, scope, ms, as_stored(value)))
+                elif chunk.get(ms) == as_stored(value):
+                    duplicates += 1
+                else:
+                    late.append(batch[i])
+        out.append((accepted, duplicates, in_batch_late + late, notice))
+    return out
+
+
+SERIES = [("calls.waiting", "trust"), ("calls.waiting", "EOC-N"), ("ae.handover_queue", "RVJ")]
+TIMES = [T0 - 60, T0 - 0.001, T0 - 0.0005, T0, T0 + 0.0005, T0 + 0.0015, T0 + 1, T0 + 60]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(st.builds(
+    lambda series, ts, value: Sample(*series, ts, value), st.sampled_from(SERIES),
+    st.sampled_from(TIMES), st.sampled_from([0.0, -0.0, 1.0, 2.5, 1])), max_size=25),
+    min_size=1, max_size=3))
+def test_writes_keep_the_promises_of_the_store(store: Store, redis_client,
+                                               batches: list[list[Sample]]) -> None:
+    redis_client.flushdb()
+    for batch, (accepted, duplicates, late, notice) in zip(batches, model_writes(batches),
+                                                           strict=True):
+        columns = Store._grouped_columns(batch)
+        if columns is not None:  # numpy and the loop group a batch the same way
+            assert columns == Store._grouped_rows(batch)
+        mark = store.last_notice()
+        result = store.write(batch)
+        assert (result.accepted, result.duplicates) == (accepted, duplicates)
+        assert result.late == late
+        sent = [(s.metric, s.scope, round(s.ts * 1000), as_stored(s.value))
+                for n in store.notices(mark) for s in n.samples]
+        assert sent == notice
+    everything = {}
+    for _, _, _, notice in model_writes(batches):
+        for metric, scope, ms, value in notice:
+            everything.setdefault((metric, scope), []).append((ms, value))
+    series = store.series(SERIES, T0 - 86400, T0 + 86400)
+    for key in SERIES:
+        expected = sorted(everything.get(key, []))
+        assert [(round(t * 1000), as_stored(v)) for t, v in zip(series[key].ts.tolist(),
+                                                                  series[key].values.tolist(),
+                                                                  strict=True)] == expected
+    assert {k: (round(t * 1000), as_stored(v)) for k, (t, v) in store.latest().items()} == {
+        k: v[-1] for k, v in everything.items()}
+
+
+def test_a_large_shuffled_batch_is_grouped_the_same_with_numpy_and_one_by_one() -> None:
+    rng = random.Random(7)
+    batch = [Sample(*rng.choice(SERIES), T0 + rng.randrange(-600, 600) / 4, rng.choice([1.0, 2.0]))
+             for _ in range(3000)]
+    columns = Store._grouped_columns(batch)
+    assert columns is not None and columns == Store._grouped_rows(batch)
+    groups, sent, duplicates, late_at = columns
+    assert len(groups) == 6 and len(sent) + duplicates + len(late_at) == len(batch)
