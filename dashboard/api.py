@@ -1,5 +1,5 @@
 """The HTTP API for other systems (/api/v1/): read the levels and the alerts; declare,
-withdraw, confirm; acknowledge alerts, create and end silences.
+withdraw, confirm; acknowledge alerts, create and end silences; push samples.
 
     GET    /api/v1/levels                  viewer        calculated and declared levels
     POST   /api/v1/declaration             commander     surge.actions.declare_level
@@ -9,6 +9,7 @@ withdraw, confirm; acknowledge alerts, create and end silences.
     POST   /api/v1/alerts/<id>/ack         duty_manager  surge.actions.acknowledge_alert
     POST   /api/v1/silences                duty_manager  surge.actions.create_silence
     DELETE /api/v1/silences/<id>           duty_manager  surge.actions.end_silence
+    POST   /api/v1/samples                 feed token    feeds.push.receive
 
 Each view is a thin caller of surge.actions: it reads the JSON body, says who is acting
 (``web_actor("api")``) and answers with what the action recorded. Who is calling is the
@@ -19,26 +20,56 @@ DELETE must also carry the session's CSRF token in ``X-CSRF-Token`` (checked her
 needs none). Bodies are JSON objects of at most 16 KB (the guard: 413 past that); a field that
 is missing, unknown or of the wrong type is a 400 naming it. Answers are JSON, errors
 ``{"error": ...}``, never a traceback. docs/api.md is the reference for callers.
+
+POST /api/v1/samples is another kind of door, answered ahead of the guard: its caller is a
+system pushing the samples of one feed, with a feed token (``surge tokens add NAME --feed
+FEED``, surge.auth.tokens), never a session or a role. Its body is JSON or CSV of up to
+SURGE_MAX_BODY and at most feeds.push.MAX_SAMPLES samples; the feed must be a push feed of
+the feeds file (feeds/push.py), read again when the file changes. No token is 401, a role
+token or a feed that is not a push feed 403 (audited, nothing else changed); a body that is
+neither JSON nor CSV 415, one that cannot be read 400 saying where, one too big 413. The
+answer (200; 422 when every sample was rejected) says what became of each sample.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 import flask
 from flask import request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from dashboard.auth import role_required, web_actor
 from dashboard.context import DashboardContext, current
 from dashboard.data import worker_stopped
-from dashboard.sessions import actor, audit, csrf_ok, csrf_token, current_principal
+from dashboard.sessions import (
+    ANONYMOUS,
+    actor,
+    address,
+    audit,
+    audit_repeated,
+    csrf_ok,
+    csrf_token,
+    current_principal,
+)
 from dashboard.views.alerts import HISTORY, ack_state, urgency
+from feeds.push import (
+    BodyUnreadable,
+    Kind,
+    PushFeed,
+    PushReport,
+    TooManySamples,
+    push_feeds,
+    read_samples,
+    receive,
+)
+from feeds.registry import ADAPTERS, feed_context
 from surge.actions import (
     AlertAcknowledgement,
     ConfirmationMade,
@@ -59,7 +90,7 @@ from surge.actions import (
     withdraw_declaration,
 )
 from surge.alerting.book import Ack, Alert, AlertBook, RecordUnreadable, Silence
-from surge.auth import needed
+from surge.auth import Actor, Tokens, needed
 from surge.catalogue import Catalogue
 from surge.configfile import did_you_mean
 from surge.declarations import MAX_TEXT, Declaration, TrustStatus, rules_in_force, trust_status
@@ -68,7 +99,8 @@ from surge.errors import ConfigError, StoreUnavailable
 from surge.levels import PublishedLevel, describe, describe_pending
 from surge.timefmt import utc_iso
 
-__all__ = ["PREFIX", "alert_json", "alerts_json", "install_api", "levels_json"]
+__all__ = ["PREFIX", "SAMPLES", "alert_json", "alerts_json", "install_api", "levels_json",
+           "pushed_json"]
 
 PREFIX = "/api/v1"
 CSRF_HEADER = "X-CSRF-Token"
@@ -81,15 +113,21 @@ SAID = {  # werkzeug's errors, as this API says them (the view itself says more 
 }
 ENDPOINTS = ("GET /api/v1/levels, POST /api/v1/declaration, DELETE /api/v1/declaration, "
              "POST /api/v1/actions/ID/confirm, GET /api/v1/alerts, POST /api/v1/alerts/ID/ack, "
-             "POST /api/v1/silences, DELETE /api/v1/silences/ID")
+             "POST /api/v1/silences, DELETE /api/v1/silences/ID, POST /api/v1/samples")
+SAMPLES = f"{PREFIX}/samples"
+BODY_KINDS: dict[str, Kind] = {"application/json": "json", "text/csv": "csv"}
+FEED_TOKEN_NEEDED = ("a feed token is required: send Authorization: Bearer surge_... with a "
+                     "token made by `surge tokens add NAME --feed FEED`")
 
 
 class _Refused(Exception):
     """A request the API answers with ``status`` and a message (and the field at fault)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
+        self.headers = dict(headers or {})
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -110,7 +148,9 @@ def _answers(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             return view(*args, **kwargs)
         except _Refused as exc:
-            return _error(exc.status, exc.message, field=exc.field)
+            refused = _error(exc.status, exc.message, field=exc.field)
+            refused.headers.update(exc.headers)
+            return refused
         except (Forbidden, UnknownActor) as exc:  # a refusal is on the audit trail already
             return _error(403, str(exc))
         except (UnknownAction, UnknownAlert) as exc:
@@ -400,6 +440,89 @@ def confirmed_json(done: ConfirmationMade) -> dict[str, Any]:
             "already": done.already, "event_id": done.event_id, "audit_id": done.audit_id}
 
 
+def pushed_json(report: PushReport) -> dict[str, Any]:
+    """What became of one push: how many samples were stored, already held (duplicates) or
+    older than what is held (late), and each rejected sample's place in the body (its index
+    in the JSON list, or its line in the CSV) with the reason."""
+    return {"feed": report.feed, "function": report.function, "source": report.source,
+            **_at("at", report.at), "received": report.received, "accepted": report.accepted,
+            "duplicates": report.duplicates,
+            "late": [{"metric": s.metric, "scope": s.scope, **_at("ts", s.ts)}
+                     for s in report.late],
+            "rejected": [{report.position: where, "reason": reason}
+                         for where, reason in report.rejected]}
+
+
+# --- pushed samples --------------------------------------------------------------------------
+
+
+class _PushFeeds:
+    """The push feeds of the feeds file in force, read again when the file or the rules
+    version changes (one look at the file per push). One per app, as its context is."""
+
+    def __init__(self, context: DashboardContext) -> None:
+        self._context = context
+        self._read: tuple[Any, ...] | None = None  # what the file was when last read
+        self._feeds: dict[str, PushFeed] = {}
+        self._error: ConfigError | None = None
+        self._lock = threading.Lock()
+
+    def get(self, name: str, catalogue: Catalogue) -> PushFeed | None:
+        """The push feed ``name`` (None: no such push feed, or no feeds file); ConfigError
+        when the feeds file has problems."""
+        settings = self._context.settings
+        path = settings.feeds_path
+        if path is None:
+            return None
+        read: tuple[Any, ...]
+        try:
+            stat = path.stat()
+            read = (str(path), stat.st_mtime_ns, stat.st_size, catalogue.version)
+        except OSError:  # (load_feeds says what is wrong with it)
+            read = (str(path), None, None, catalogue.version)
+        with self._lock:
+            if read != self._read:
+                context = feed_context(settings, catalogue, self._context.run_clock())
+                try:
+                    self._feeds, self._error = push_feeds(path, context, ADAPTERS), None
+                except ConfigError as exc:
+                    self._feeds, self._error = {}, exc
+                self._read = read
+            if self._error is not None:
+                raise self._error
+            return self._feeds.get(name)
+
+
+def _body_kind() -> Kind:
+    """JSON or CSV, from the request's Content-Type; 415 for anything else."""
+    mimetype = request.mimetype
+    kind = BODY_KINDS.get(mimetype) or ("json" if mimetype.endswith("+json") else None)
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if kind is None or charset not in ("utf-8", "utf8"):
+        sent = request.headers.get("Content-Type", "")[:80] or "no Content-Type"
+        raise _Refused(415, f"send the samples as Content-Type: application/json (a list of "
+                            f"samples) or text/csv (the columns ts,metric,scope,value), in "
+                            f"UTF-8; not {sent}")
+    return kind
+
+
+def _too_big(limit: int) -> str:
+    return (f"the body is over {limit:,} bytes, the most one push may send (SURGE_MAX_BODY): "
+            f"send the samples in several pushes")
+
+
+def _read_body(limit: int) -> bytes:
+    """The body, read up to ``limit`` bytes (request.max_content_length): 413 past that, the
+    rest unread."""
+    try:
+        body = request.get_data(cache=False)
+        if request.content_length is None and request.stream.read(1):
+            raise RequestEntityTooLarge()
+    except RequestEntityTooLarge:
+        raise _Refused(413, _too_big(limit)) from None
+    return body
+
+
 # --- the views -------------------------------------------------------------------------------
 
 
@@ -418,7 +541,8 @@ def _with_csrf(response: Response) -> Response:
 
 
 def install_api(server: flask.Flask, context: DashboardContext) -> None:
-    """The /api/v1/ routes on one app's server (after install_auth: its guard covers them)."""
+    """The /api/v1/ routes on one app's server (after install_auth: its guard covers them),
+    and the samples door, put ahead of the guard."""
 
     @role_required(needed("view"))
     @_answers
@@ -499,6 +623,87 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
                                        **_at("at", context.clock())},
                              "event_id": event_id})
 
+    pushed_feeds = _PushFeeds(context)
+
+    def pushing_feed() -> tuple[PushFeed, Catalogue]:
+        """The push feed whose token the request presents, and the catalogue in force: 401
+        without a live token (none, unknown, revoked), 403 for a role token or a feed that is
+        not a push feed of the feeds file, each refusal on the audit trail as the guard
+        records its own; 503 when the store, the rules or the feeds file cannot be read."""
+        target = f"{request.method} {request.path}"
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            audit_repeated("access_refused", actor(ANONYMOUS), reason="no feed token",
+                           target=target)
+            raise _Refused(401, FEED_TOKEN_NEEDED, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            who = Tokens(context.store(), context.security_clock).resolve(token.strip(),
+                                                                          address())
+        except StoreUnavailable as exc:
+            raise _Refused(503, f"the data store cannot be reached to check the feed token: "
+                                f"{exc}") from None
+        if who is None:
+            audit_repeated("access_refused", actor(ANONYMOUS),
+                           reason="unknown or revoked API token", target=target)
+            raise _Refused(401, "feed token not valid: unknown or revoked (send the header "
+                                "Authorization: Bearer surge_...)",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        caller = Actor(f"token:{who.name}", who.role, who.address)
+        if who.feed is None:
+            audit("access_refused", caller, reason="a role token cannot push samples",
+                  target=target)
+            raise _Refused(403, "a role token cannot push samples: make a feed token for the "
+                                "pushing system with `surge tokens add NAME --feed FEED`")
+        catalogue = context.catalogue()  # the samples are checked against the rules in force
+        try:
+            feed = pushed_feeds.get(who.feed, catalogue)
+        except ConfigError as exc:
+            raise _Refused(503, f"the feeds file has problems, so no push is taken until they "
+                                f"are fixed (`surge feeds check`): {exc.problems[0]}") from None
+        if feed is None:
+            path = context.settings.feeds_path
+            audit("access_refused", caller, reason="not a push feed of the feeds file",
+                  feed=who.feed, target=target)
+            where = f"the feeds file {path}" if path is not None else \
+                "the feeds file (there is none: SURGE_FEEDS_FILE or ./feeds.yaml)"
+            raise _Refused(403, f"feed {who.feed!r} is not a push feed of {where}: add it, "
+                                f"with type: push, its function and its interval (docs/feeds.md)")
+        return feed, catalogue
+
+    @_answers
+    def push() -> Response:
+        limit = context.settings.max_body
+        request.max_content_length = limit  # (not the guard's 16 KB: a push may be large)
+        if (request.content_length or 0) > limit:
+            raise _Refused(413, _too_big(limit))
+        feed, catalogue = pushing_feed()
+        kind = _body_kind()
+        try:
+            received = read_samples(kind, _read_body(limit))
+        except BodyUnreadable as exc:
+            return _error(400, str(exc), line=exc.line, column=exc.column)
+        except TooManySamples as exc:
+            raise _Refused(413, str(exc)) from None
+        try:
+            report = receive(feed, context.store(), catalogue, received, context.run_clock())
+        except StoreUnavailable as exc:
+            raise _Refused(503, f"the data store cannot be reached: {exc}; send the same body "
+                                f"again when it answers (what was stored already is counted "
+                                f"as duplicates, never stored twice)") from None
+        return _answer(422 if report.stored_nothing else 200, pushed_json(report))
+
+    def samples_door() -> Response | None:
+        """POST /api/v1/samples, before the guard (whose callers are sessions and role
+        tokens, and whose API bodies are at most 16 KB): nothing else is answered here."""
+        if request.path != SAMPLES:
+            return None
+        if request.method != "POST":
+            refused = _error(405, f"{request.method} is not allowed on {SAMPLES}: a system "
+                                  f"POSTs its samples there")
+            refused.headers["Allow"] = "POST"
+            return refused
+        return push()
+
     def unknown(rest: str) -> Response:  # rather than Dash's page for any path
         return _error(404, f"no such endpoint: GET {PREFIX}/{rest[:100]}; the endpoints are "
                            f"{ENDPOINTS} (docs/api.md)")
@@ -514,3 +719,4 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
     add(f"{PREFIX}/silences/<silence_id>", "api_unsilence", unsilence, methods=["DELETE"])
     add(f"{PREFIX}/<path:rest>", "api_unknown", unknown, methods=["GET"])
     server.register_error_handler(HTTPException, _http_error)
+    server.before_request_funcs.setdefault(None, []).insert(0, samples_door)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-from feeds import csv_drop, http_json, replay, sql
+from feeds import csv_drop, http_json, push, replay, sql
 from feeds.base import Feed
 from feeds.config import FeedContext, load_feeds
 from surge.catalogue import Catalogue
@@ -42,6 +42,7 @@ def _simulator(settings: Settings, catalogue: Catalogue, clock: Clock) -> list[F
 ADAPTERS: dict[str, ModuleType] = {
     "csv_drop": csv_drop,
     "http_json": http_json,
+    "push": push,
     "replay": replay,
     "sql": sql,
 }

@@ -40,7 +40,7 @@ from typing import Any
 from surge import keys
 from surge.auth.audit import Actor, Via, record
 from surge.auth.roles import allows, check_role, needed
-from surge.auth.tokens import ApiToken, Tokens, check_token_name
+from surge.auth.tokens import ApiToken, Tokens, check_feed_name, check_token_name
 from surge.auth.users import Users
 from surge.catalogue import Catalogue
 from surge.configfile import did_you_mean
@@ -463,11 +463,13 @@ def end_silence(store: Store, actor: Actor, *, silence: str,
 
 @dataclass(frozen=True)
 class TokenAdded:
-    """A new API token: ``token`` is shown once and never stored (only its sha256 is)."""
+    """A new API token: ``token`` is shown once and never stored (only its sha256 is). A feed
+    token has ``feed`` and no role ("")."""
 
     name: str
     role: str
     token: str = field(repr=False)
+    feed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -478,13 +480,20 @@ class TokenRevoked:
     already: bool
 
 
-def add_token(store: Store, actor: Actor, *, name: str, role: str,
-              tokens: Tokens | None = None) -> TokenAdded:
-    """Add an API token with ``role`` (from the one role table). Needs ``manage_tokens``."""
+def add_token(store: Store, actor: Actor, *, name: str, role: str | None = None,
+              feed: str | None = None, tokens: Tokens | None = None) -> TokenAdded:
+    """Add an API token with ``role`` (from the one role table), or a feed token that may only
+    push the samples of ``feed`` (one of the two). Needs ``manage_tokens``."""
     _allow(store, actor, "manage_tokens")
+    if (role is None) == (feed is None):
+        raise InvalidArgument("give the token one of a role (what it may do with the API) and "
+                              "a feed (whose samples it may push)")
     try:
         check_token_name(name)
-        check_role(role)
+        if role is not None:
+            check_role(role)
+        if feed is not None:
+            check_feed_name(feed)
     except (SurgeError, ValueError) as exc:
         raise InvalidArgument(str(exc)) from None
     tokens = tokens or Tokens(store)
@@ -492,8 +501,10 @@ def add_token(store: Store, actor: Actor, *, name: str, role: str,
     if live is not None and not live.revoked:
         raise Conflict(f"an API token named {name!r} already exists; revoke it first or "
                        f"choose another name")
-    secret = tokens.add(name, role, by=actor)
-    return TokenAdded(name, role, secret)
+    if feed is not None:
+        return TokenAdded(name, "", tokens.add_feed(name, feed, by=actor), feed)
+    assert role is not None
+    return TokenAdded(name, role, tokens.add(name, role, by=actor))
 
 
 def revoke_token(store: Store, actor: Actor, *, name: str,

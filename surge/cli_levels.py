@@ -197,22 +197,30 @@ def actions_confirm(action_id: str, note: str | None, as_user: str | None,
 
 @main.group()
 def tokens() -> None:
-    """API tokens: programs that call the HTTP API, each with a role."""
+    """API tokens: programs that call the HTTP API, each with a role, and systems that push
+    the samples of one feed."""
 
 
 @tokens.command("add")
 @click.argument("name")
-@click.option("--role", required=True, help="viewer, duty_manager, commander or admin.")
+@click.option("--role", help="viewer, duty_manager, commander or admin.")
+@click.option("--feed", help="Instead of a role: a push feed of the feeds file, whose samples "
+              "the token may push (POST /api/v1/samples), and nothing else.")
 @as_option
 @store_options
 @friendly_errors
-def tokens_add(name: str, role: str, as_user: str | None, **options: Any) -> None:
+def tokens_add(name: str, role: str | None, feed: str | None, as_user: str | None,
+               **options: Any) -> None:
     """Add an API token and print it (shown only this once). Needs the admin role."""
+    if (role is None) == (feed is None):
+        raise SurgeError("give the token one of --role ROLE (to call the API) and --feed FEED "
+                         "(to push the samples of a push feed)")
     store = open_checked_store(_settings(**options))
-    added = add_token(store, cli_actor(store, as_user), name=name, role=role)
-    click.echo(f"Added API token {added.name} ({added.role}). It is shown only this once; "
-               f"anyone who has it can call the API as {added.role} until you run "
-               f"`surge tokens revoke {added.name}`:")
+    added = add_token(store, cli_actor(store, as_user), name=name, role=role, feed=feed)
+    grants, can = (f"feed:{added.feed}", f"push the samples of {added.feed}") if added.feed \
+        else (added.role, f"call the API as {added.role}")
+    click.echo(f"Added API token {added.name} ({grants}). It is shown only this once; anyone "
+               f"who has it can {can} until you run `surge tokens revoke {added.name}`:")
     click.echo(added.token)
 
 
@@ -221,19 +229,21 @@ def tokens_add(name: str, role: str, as_user: str | None, **options: Any) -> Non
 @store_options
 @friendly_errors
 def tokens_list(as_json: bool, **options: Any) -> None:
-    """Every API token: role, when created, when and from where last used, whether revoked."""
+    """Every API token: role (or feed), when created, when and from where last used, whether
+    revoked."""
     rows = Tokens(open_checked_store(_settings(**options))).list()
     if as_json:
         click.echo(json.dumps([_token_json(t) for t in rows], indent=2))
         return
     if not rows:
-        click.echo("No API tokens yet: add one with `surge tokens add NAME --role ROLE`.")
+        click.echo("No API tokens yet: add one with `surge tokens add NAME --role ROLE` (or "
+                   "--feed FEED for a system that pushes samples).")
         return
-    click.echo(f"{'token':<24} {'role':<13} {'created (UK)':<20} {'last used (UK)':<20} "
-               f"{'address':<16} status")
+    click.echo(f"{'token':<24} {'role or feed':<13} {'created (UK)':<20} "
+               f"{'last used (UK)':<20} {'address':<16} status")
     for t in rows:
         status = f"revoked {_uk(t.revoked_at)}" if t.revoked else "live"
-        click.echo(f"{t.name:<24} {t.role:<13} {_uk(t.created):<20} "
+        click.echo(f"{t.name:<24} {t.grants:<13} {_uk(t.created):<20} "
                    f"{_uk(t.last_used) if t.last_used else 'never':<20} "
                    f"{t.last_address or '-':<16} {status}")
 
@@ -353,7 +363,7 @@ def _confirmation_json(c: Confirmation | None) -> dict[str, Any] | None:
 
 
 def _token_json(t: ApiToken) -> dict[str, Any]:
-    return {"name": t.name, "role": t.role, "created": utc_iso(t.created),
+    return {"name": t.name, "role": t.role, "feed": t.feed, "created": utc_iso(t.created),
             "created_by": t.created_by, "last_used": _iso(t.last_used),
             "last_address": t.last_address, "revoked": t.revoked,
             "revoked_at": _iso(t.revoked_at)}

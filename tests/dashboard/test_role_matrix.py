@@ -1,11 +1,14 @@
 """Every state-changing action, through every door (the page's callback, the HTTP API and the
 CLI), as each kind of caller: whoever lacks the role is refused (hiding a button protects
 nothing), a refusal changes nothing in Redis but the events stream, and it is on the audit
-trail. Pages are checked the same way, against the role each registered with."""
+trail. Pages are checked the same way, against the role each registered with. Pushing samples
+is a door for a feed token only, and a feed token opens no other."""
 
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import dash
@@ -611,3 +614,74 @@ def test_the_declare_and_confirm_callbacks_role_matrix(app: Dash, store: Store, 
     assert (refused["action"], refused["user"], refused["needed"]) == \
         ("access_refused", label(caller), PAGE_DOORS[door])
 
+
+
+# --- pushing samples: the feed token's door, and the only one it opens ------------------------
+
+PUSH_FEEDS = """\
+feeds:
+  - name: cad-push
+    type: push
+    function: call_handling
+    interval: 1m
+"""
+SAMPLES = "/api/v1/samples"
+OTHER_API_DOORS = {"GET /api/v1/levels": needed("view"), "GET /api/v1/alerts": needed("view"),
+                   **API_DOORS, **ALERT_API_DOORS, "POST /api/rules/reload": "admin"}
+
+
+@pytest.fixture
+def push_app(store: Store, tmp_path: Path) -> Dash:
+    (tmp_path / "feeds.yaml").write_text(PUSH_FEEDS)
+    return create_app(auth_settings(feeds_file=tmp_path / "feeds.yaml"), store)
+
+
+def feed_client(app: Dash, store: Store) -> tuple[FlaskClient, dict[str, str]]:
+    """A client with a feed token for cad-push, used once (its first use is noted)."""
+    client = app.server.test_client()
+    secret = Tokens(store).add_feed("cad-bridge", "cad-push", by=ADMIN_CLI)
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.post(SAMPLES, json=[], headers=headers).status_code == 200
+    return client, headers
+
+
+@pytest.mark.parametrize("caller", (*API_CALLERS, "token:feed"))
+def test_only_a_feed_token_pushes_samples(push_app: Dash, store: Store, caller: str) -> None:
+    if caller == "token:feed":
+        client, headers = feed_client(push_app, store)
+    else:
+        client, headers = api_client_as(push_app, store, caller)
+    before, events = snapshot(store.client), len(store.events())
+    response = client.post(SAMPLES, headers=headers, json=[
+        {"metric": "calls.waiting", "scope": "trust", "ts": time.time() - 60, "value": 3}])
+    added = new_events(store, events)
+    if caller == "token:feed":
+        assert response.status_code == 200 and response.get_json()["accepted"] == 1
+        assert [e.kind for e in added] == ["samples_stored"]
+        return
+    # a role token is refused; a session is no feed token (the door reads no cookie)
+    assert response.status_code == (403 if caller.startswith("token:") else 401), \
+        (caller, response.data[:300])
+    assert snapshot(store.client) == before, "a refused request changed Redis"
+    [refused] = [e.data for e in added]
+    assert (refused["action"], refused["target"], refused["address"]) == \
+        ("access_refused", "POST /api/v1/samples", "127.0.0.1")
+    if caller.startswith("token:"):
+        assert (refused["user"], refused["reason"]) == \
+            (api_label(caller), "a role token cannot push samples")
+    else:
+        assert (refused["user"], refused["reason"]) == ("(anonymous)", "no feed token")
+
+
+@pytest.mark.parametrize("door", OTHER_API_DOORS)
+def test_a_feed_token_opens_no_other_api_door(push_app: Dash, store: Store, door: str) -> None:
+    client, headers = feed_client(push_app, store)
+    before, events = snapshot(store.client), len(store.events())
+    method, path = door.replace("ID", "al-1").split()
+    response = client.open(path, method=method, json={} if method != "GET" else None,
+                           headers={**headers, "X-Requested-With": "fetch"})
+    assert response.status_code == 403, (door, response.data[:300])
+    assert snapshot(store.client) == before, "a refused request changed Redis"
+    [refused] = [e.data for e in new_events(store, events)]
+    assert (refused["action"], refused["user"], refused["needed"], refused["target"]) == \
+        ("access_refused", "token:cad-bridge", OTHER_API_DOORS[door], f"{method} {path}")
