@@ -66,6 +66,7 @@ __all__ = ["DOWN_AFTER", "FeedPoller", "PollReport", "Retry"]
 log = logging.getLogger(__name__)
 
 DOWN_AFTER = 3  # failed polls in a row that take a feed down
+DRAIN_AGAIN_AFTER = 15.0  # real seconds between tries to write a spool to a store still down
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ class FeedPoller:
                  retry: Retry | None = None, down_after: int = DOWN_AFTER,
                  sleep: Callable[[float], object] = time.sleep,
                  jitter: Callable[[], float] = random.random,
-                 spool: Spool | None = None) -> None:
+                 spool: Spool | None = None,
+                 drain_again_after: float = DRAIN_AGAIN_AFTER) -> None:
         if down_after < 1:
             raise ValueError(f"down_after must be 1 or more, got {down_after}")
         self.feed = feed
@@ -145,6 +147,8 @@ class FeedPoller:
         self.sleep = sleep
         self.jitter = jitter
         self.spool = spool  # where a poll's samples wait while the store is down
+        self._next_drain = 0.0  # (monotonic) when to try writing the spool back again
+        self.drain_again_after = drain_again_after
         timeout = getattr(feed, "timeout", None)
         self.timeout = float(timeout) if isinstance(timeout, int | float) and timeout > 0 \
             else DEFAULT_TIMEOUT  # real seconds: the longest wait between attempts
@@ -266,22 +270,29 @@ class FeedPoller:
         spool = self.spool
         if spool is None:
             return ingest(self.store, self.catalogue, raw, source=source, now=now)
-        if spool.pending():
-            spool.drain(self.store)  # what it cannot write stays, in order
+        # What it cannot write stays, in order; while the store stays down, polls spool
+        # without waiting on it again (a write to a frozen store takes its timeout).
+        if spool.pending() and time.monotonic() >= self._next_drain \
+                and spool.drain(self.store).left:
+            self._next_drain = time.monotonic() + self.drain_again_after
+        if spool.pending():  # the store is still down: these go behind the others
+            self._keep(spool, source, raw, now)
+            raise StoreUnavailable(f"{self.store.where}: the spool could not be written yet")
         try:
-            if spool.pending():  # the store is down again: these go behind the others
-                raise StoreUnavailable(f"{self.store.where}: the spool could not be written")
             return ingest(self.store, self.catalogue, raw, source=source, now=now)
         except StoreUnavailable:
-            good, bad = check_samples(raw, self.catalogue, now, self.store.retention)
-            kept = spool.add(source, good)
-            if good and kept:
-                self.since = max([s.ts for s in good] + ([self.since] if self.since else []))
-            log.error("feed %s: the store is unavailable: %d sample(s) %s %s, %d rejected "
-                      "sample(s) not quarantined", self.feed.name, len(good),
-                      "kept in" if kept else "DROPPED: the spool is full,", spool.path,
-                      len(bad))
+            self._next_drain = time.monotonic() + self.drain_again_after
+            self._keep(spool, source, raw, now)
             raise
+
+    def _keep(self, spool: Spool, source: str, raw: list[RawSample], now: float) -> None:
+        good, bad = check_samples(raw, self.catalogue, now, self.store.retention)
+        kept = spool.add(source, good)
+        if good and kept:
+            self.since = max([s.ts for s in good] + ([self.since] if self.since else []))
+        log.error("feed %s: the store is unavailable: %d sample(s) %s %s, %d rejected "
+                  "sample(s) not quarantined", self.feed.name, len(good),
+                  "kept in" if kept else "DROPPED: the spool is full,", spool.path, len(bad))
 
     def poll_safely(self, *, retry: bool = True) -> None:
         """For the scheduler: a store outage is logged, not raised into APScheduler."""

@@ -114,7 +114,7 @@ def test_a_poller_spools_through_a_store_outage_and_writes_it_all_back_first(
     clock = [NOW - 600.0]
     spool = Spool(tmp_path, "cad-calls")
     poller = FeedPoller(Ticking(), store, catalogue, lambda: clock[0], spool=spool,
-                        sleep=lambda s: None)
+                        sleep=lambda s: None, drain_again_after=0)
     poller.poll()
     up = poller.store
     poller.store = dead(store)
