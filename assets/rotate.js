@@ -18,25 +18,31 @@
     var wanted = (params.get("pages") || "strategic,tactical,operational")
         .split(",").map(function (s) { return s.trim(); }).filter(Boolean);
 
-    // A refresh still in flight when the page moves on would land on components that are
-    // gone; dash-renderer then fails applying a Patch to them ("Cannot patch undefined"). So
-    // the screen moves between refreshes: it waits (up to 5 s) for none to be in flight.
-    function busy() {
-        var state = window.store && window.store.getState && window.store.getState();
-        return Boolean(state && state.isLoading);
-    }
+    // The page must not move while a refresh is in flight, or just before one: its answer
+    // would land on components that are gone, and dash-renderer fails applying a Patch to
+    // them ("Cannot patch undefined"). So at each turn the screen moves just after the
+    // page's next refresh has completed (the watchdog says so), when the following one is a
+    // whole refresh interval away; if none completes within 15 s (the server is away), it
+    // moves anyway.
+    var due = null;
 
     function turn() {
-        var waited = 0;
-        (function attempt() {
-            if (busy() && waited < 5000) {
-                waited += 100;
-                window.setTimeout(attempt, 100);
-                return;
-            }
-            next();
-        })();
+        due = Date.now() + 15000;
     }
+
+    function moveIfDue(force) {
+        if (due !== null && (force || Date.now() >= due)) {
+            due = null;
+            next();
+        }
+    }
+
+    window.addEventListener("surge:refreshed", function () {
+        if (due !== null) {
+            window.setTimeout(function () { moveIfDue(true); }, 0);
+        }
+    });
+    window.setInterval(function () { moveIfDue(false); }, 1000);
 
     function next() {
         var root = document.querySelector("[data-page][data-paths]");

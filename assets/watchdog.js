@@ -86,6 +86,8 @@
             state.lastOk = Date.now();
             state.lastUk = data.uk;
             check();
+            // (the wall-screen playlist moves page just after a refresh: assets/rotate.js)
+            window.dispatchEvent(new CustomEvent("surge:refreshed"));
             return "last update " + data.uk;
         }
     });
