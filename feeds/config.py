@@ -18,6 +18,8 @@ The keys every feed has are read here (``name``, ``type``, ``function``, ``inter
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from surge.clock import Clock
 from surge.configfile import Node, Reader, did_you_mean, load_yaml
 
 __all__ = ["COMMON", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "MAX_FEEDS", "FeedContext",
-           "FeedSpec", "env_value", "load_feeds", "resolve_path"]
+           "FeedSpec", "entry_digests", "env_value", "load_feeds", "resolve_path"]
 
 COMMON = ("name", "type", "function", "interval", "timeout", "max_bytes")
 DEFAULT_TIMEOUT = 10.0  # seconds a poll may take before it is given up
@@ -114,6 +116,19 @@ def load_feeds(path: str | Path, context: FeedContext,
             feeds.append(feed)
     reader.raise_if_any()
     return feeds
+
+
+def entry_digests(path: str | Path) -> dict[str, str]:
+    """Each feed's entry in the file, by name, as a digest of what is written in it (keys in
+    any order): a running worker keeps polling a feed whose entry has not changed."""
+    root = load_yaml(path).value
+    entries = root.get("feeds") if hasattr(root, "get") else None
+    out: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if hasattr(entry, "get") and isinstance(entry.get("name"), str):
+            text = json.dumps(entry, sort_keys=True, default=str)
+            out[entry["name"]] = hashlib.sha256(text.encode()).hexdigest()
+    return out
 
 
 def _spec(reader: Reader, entry: Node, context: FeedContext,

@@ -38,7 +38,7 @@ from feeds.spool import Spool
 from surge.bus import Bus
 from surge.catalogue import Catalogue
 from surge.clock import LIVE, Clock
-from surge.errors import LeaseLost, StoreUnavailable
+from surge.errors import ConfigError, LeaseLost, StoreUnavailable
 from surge.events import (
     Recorder,
     StoreDown,
@@ -64,6 +64,7 @@ LEASE_SECONDS = 5.0  # real seconds: an active worker silent this long is replac
 BEAT_SECONDS = 1.0  # real seconds between lease renewals (active) and attempts (standby)
 MIN_POLL_SECONDS = 1.0  # real seconds: a feed is never polled more often than this
 TICK_SECONDS = 5.0  # Surge seconds: time-based changes are recorded at most this late
+FEEDS_FILE_CHECK = 5.0  # real seconds between looks at the feeds file's time stamp
 MIN_TICK_SECONDS = 0.25  # real seconds between ticks, however fast the clock runs
 ENGINE_STALLED_SECONDS = 30.0  # real seconds without an engine step: it is stuck; say so
 
@@ -98,8 +99,10 @@ class Worker:
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.RLock()
         self._store_down: tuple[float, float, str] | None = None  # (monotonic, Surge time, error)
+        self._feeds_file: tuple[Path, float, int] | None = None  # the feeds file as last read
         self.engine_step: float | None = None  # real time the engine last finished a step
         self.settings = settings  # alerting runs while active when given (its config path)
+        self._feed_digests = self._digests_now()  # each entry of the feeds file: what changed
         self.alerting: AlertService | None = None
         self.watch: WorkerWatch | None = None
 
@@ -198,10 +201,8 @@ class Worker:
         self.active = True
         self._halt_engine.clear()
         now = self.clock()
-        self.pollers = [FeedPoller(feed, self.store, self.current_catalogue, self.clock,
-                                   interval=self.poll_interval(feed), publish=self.bus.publish,
-                                   spool=self._spool(feed))
-                        for feed in self.feeds if getattr(feed, "polled", True)]
+        self.pollers = [self._poller(feed) for feed in self.feeds
+                        if getattr(feed, "polled", True)]
         # (a push feed is never polled: its system sends to POST /api/v1/samples)
         kind = WorkerTookOver if previous else WorkerStarted
         extra = {} if previous else {"feeds": tuple(f.name for f in self.feeds),
@@ -213,11 +214,11 @@ class Worker:
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
         for poller in self.pollers:
-            real = self.clock.real_seconds(poller.interval)
-            scheduler.add_job(poller.poll_safely,
-                              IntervalTrigger(seconds=real, jitter=min(2.0, real / 10)),
-                              id=poller.feed.name, name=f"poll {poller.feed.name}",
-                              next_run_time=_now())
+            self._schedule(scheduler, poller)
+        self._feeds_file = self._feeds_stamp()
+        if self._feeds_file is not None:
+            scheduler.add_job(self._reload_feeds, IntervalTrigger(seconds=FEEDS_FILE_CHECK),
+                              id=" feeds file", name="check the feeds file")
         scheduler.start()
         self._scheduler = scheduler
         if self.settings is not None:
@@ -228,6 +229,78 @@ class Worker:
             self.alerting.start()
         log.info("worker %s is active, polling %d feed(s): %s", self.id, len(self.pollers),
                  ", ".join(p.feed.name for p in self.pollers))
+
+    def _poller(self, feed: Feed) -> FeedPoller:
+        return FeedPoller(feed, self.store, self.current_catalogue, self.clock,
+                          interval=self.poll_interval(feed), publish=self.bus.publish,
+                          spool=self._spool(feed))
+
+    def _schedule(self, scheduler: BackgroundScheduler, poller: FeedPoller) -> None:
+        real = self.clock.real_seconds(poller.interval)
+        scheduler.add_job(poller.poll_safely,
+                          IntervalTrigger(seconds=real, jitter=min(2.0, real / 10)),
+                          id=poller.feed.name, name=f"poll {poller.feed.name}",
+                          next_run_time=_now())
+
+    # --- the feeds file, read again when it changes ------------------------------------
+
+    def _feeds_stamp(self) -> tuple[Path, float, int] | None:
+        """(path, mtime, size) of the feeds file in force; None without one."""
+        path = self.settings.feeds_path if self.settings is not None else None
+        if path is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return (path, 0.0, -1)
+        return (path, stat.st_mtime, stat.st_size)
+
+    def _reload_feeds(self) -> None:
+        """When the feeds file has changed: build its feeds; poll the new and changed ones
+        from now on and stop polling those gone. A file with problems changes nothing: every
+        problem is logged, and the feeds polled go on."""
+        stamp = self._feeds_stamp()
+        if stamp is None or stamp == self._feeds_file or not self.active:
+            return
+        self._feeds_file = stamp
+        from feeds.config import entry_digests
+        from feeds.registry import build_feeds
+
+        assert self.settings is not None
+        try:
+            feeds = build_feeds(self.settings, self.current_catalogue(), self.clock)
+            digests = entry_digests(stamp[0])
+        except ConfigError as exc:
+            log.error("feeds file %s NOT taken up: %d problem(s); the feeds polled go on:\n%s",
+                      stamp[0], len(exc.problems), "\n".join(str(p) for p in exc.problems))
+            return
+        before = self._feed_digests
+        keep = {name for name, digest in digests.items() if before.get(name) == digest}
+        scheduler = self._scheduler
+        with self._lock:
+            gone = [p for p in self.pollers if p.feed.name not in keep]
+            for poller in gone:
+                if scheduler is not None:
+                    with contextlib.suppress(Exception):
+                        scheduler.remove_job(poller.feed.name)
+                close = getattr(poller.feed, "close", None)
+                if callable(close):
+                    with contextlib.suppress(Exception):
+                        close()
+            kept = [p for p in self.pollers if p.feed.name in keep]
+            added = [self._poller(f) for f in feeds
+                     if f.name not in keep and getattr(f, "polled", True)]
+            self.feeds = [f for f in self.feeds if f.name in keep] + \
+                [f for f in feeds if f.name not in keep]
+            self.pollers = kept + added
+            self._feed_digests = digests
+            if scheduler is not None:
+                for poller in added:
+                    self._schedule(scheduler, poller)
+        log.warning("feeds file %s taken up: %d feed(s) polled; new or changed: %s; stopped: %s",
+                    stamp[0], len(self.pollers), ", ".join(p.feed.name for p in added) or "none",
+                    ", ".join(sorted({p.feed.name for p in gone}
+                                     - {p.feed.name for p in added})) or "none")
 
     def _spool(self, feed: Feed) -> Spool | None:
         """Where the feed's samples wait while the store is down: under the data dir."""
@@ -249,6 +322,17 @@ class Worker:
             thread.join(timeout=10)
             self._threads.remove(thread)
         self.engine = None
+
+    def _digests_now(self) -> dict[str, str]:
+        path = self.settings.feeds_path if self.settings is not None else None
+        if path is None:
+            return {}
+        from feeds.config import entry_digests
+
+        try:
+            return entry_digests(path)
+        except ConfigError:
+            return {}
 
     def watermark(self) -> float:
         """The Surge time by which every healthy feed has delivered: the oldest of their last

@@ -244,3 +244,47 @@ def test_a_store_outage_is_put_on_the_record_when_the_store_returns(tmp_path, ca
     finally:
         worker.stop()
         server.stop()
+
+
+def test_a_changed_feeds_file_is_taken_up_and_one_with_problems_changes_nothing(
+        store, catalogue, tmp_path, monkeypatch, caplog) -> None:
+    """The worker looks at the feeds file every few seconds: a feed added is polled, one
+    removed is not, one unchanged goes on as it was; a file with a problem is refused with
+    every problem logged, and the feeds polled go on."""
+    import surge.worker
+    from feeds.registry import build_feeds
+
+    monkeypatch.setattr(surge.worker, "FEEDS_FILE_CHECK", 0.2)
+    now = time.time()
+    (tmp_path / "calls.csv").write_text("ts,metric,scope,value\n" + "".join(
+        f"{now - 600 + 60 * i:.0f},calls.waiting,trust,{i}\n" for i in range(10)))
+    path = tmp_path / "feeds.yaml"
+
+    def entry(name: str, kind: str = "replay") -> str:
+        return (f"  - {{name: {name}, type: {kind}, function: call_handling, interval: 1m, "
+                f"file: calls.csv}}\n")
+
+    path.write_text("feeds:\n" + entry("one"))
+    settings = Settings(feeds_file=path, data_dir=tmp_path / "var",
+                        alerting=tmp_path / "no-alerting.yaml")
+    worker = Worker(store, catalogue, build_feeds(settings, catalogue, Clock()),
+                    settings=settings, tick_seconds=0.2)
+
+    def polled() -> set[str]:
+        return {p.feed.name for p in worker.pollers}
+
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        assert polled() == {"one"}
+        first = worker.pollers[0]
+        path.write_text("feeds:\n" + entry("one") + entry("two"))
+        wait_for(lambda: polled() == {"one", "two"})
+        assert first in worker.pollers  # unchanged: the same poller goes on
+        path.write_text("feeds:\n" + entry("one") + entry("three", "replai"))
+        wait_for(lambda: "NOT taken up" in caplog.text)
+        assert polled() == {"one", "two"} and "did you mean 'replay'" in caplog.text
+        path.write_text("feeds:\n" + entry("two"))
+        wait_for(lambda: polled() == {"two"})
+    finally:
+        worker.stop()
