@@ -283,13 +283,13 @@ class Worker:
                 if scheduler is not None:
                     with contextlib.suppress(Exception):
                         scheduler.remove_job(poller.feed.name)
-                close = getattr(poller.feed, "close", None)
-                if callable(close):
-                    with contextlib.suppress(Exception):
-                        close()
+                _close(poller.feed)
             kept = [p for p in self.pollers if p.feed.name in keep]
             added = [self._poller(f) for f in feeds
                      if f.name not in keep and getattr(f, "polled", True)]
+            for feed in feeds:  # built again for an unchanged entry: not needed
+                if feed.name in keep:
+                    _close(feed)
             self.feeds = [f for f in self.feeds if f.name in keep] + \
                 [f for f in feeds if f.name not in keep]
             self.pollers = kept + added
@@ -439,3 +439,11 @@ def _id_le(a: str, b: str) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _close(feed: Feed) -> None:
+    """Let a feed no longer polled go of what it holds (connections, files), if it holds any."""
+    close = getattr(feed, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
