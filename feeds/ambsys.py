@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from surge.errors import Problem
 
-__all__ = ["INDICATORS", "read_ambsys"]
+__all__ = ["INDICATORS", "print_samples", "read_ambsys"]
 
 # AmbSYS code -> (metric id in examples/ambsys/rules.yaml, factor from the published unit)
 INDICATORS = {
@@ -83,10 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="the AmbSYS CSV, e.g. ../shared/data/ambsys.csv")
     parser.add_argument("--org", default="Eng", help="organisation code (default Eng)")
     args = parser.parse_args(argv)
+    return print_samples(read_ambsys, args.path, args.org)
+
+
+def print_samples(read: Callable[[str, str], tuple[list[dict], list]], path: str,
+                  org: str) -> int:
+    """Write ``read(path, org)``'s samples to standard output as ts,metric,scope,value, its
+    problems to standard error; the exit status (2: nothing could be read)."""
     try:
-        rows, problems = read_ambsys(args.path, args.org)
+        rows, problems = read(path, org)
     except OSError as exc:
-        print(f"error: {args.path}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)

@@ -69,12 +69,12 @@ import csv
 import io
 import math
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from feeds.ambsys import read_ambsys
+from feeds.ambsys import print_samples, read_ambsys
 from feeds.config import DEFAULT_TIMEOUT, FeedContext, FeedSpec, resolve_path
 from surge.catalogue import TRUST, Catalogue
 from surge.configfile import Node, Reader, describe, did_you_mean
@@ -450,13 +450,6 @@ def ambsys_replay_rows(path: str | Path, org: str = "Eng") -> tuple[list[dict[st
             if row["metric"] in AMBSYS_METRICS], problems
 
 
-def _lines(rows: Iterable[Mapping[str, Any]]) -> Iterable[str]:
-    """A replay file's lines: the header, then a row each."""
-    yield ",".join(COLUMNS)
-    for row in rows:
-        yield ",".join(str(row[column]) for column in COLUMNS)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="A replay file (ts,metric,scope,value) with the shipped catalogue's metric "
@@ -467,16 +460,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="organisation code: Eng for England (default), a region, or a "
                              "trust such as RYF")
     args = parser.parse_args(argv)
-    try:
-        rows, problems = ambsys_replay_rows(args.ambsys, args.org)
-    except OSError as exc:
-        print(f"error: {args.ambsys}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    for line in _lines(rows):
-        print(line)
-    return 0 if rows else 2
+    return print_samples(ambsys_replay_rows, args.ambsys, args.org)
 
 
 if __name__ == "__main__":
