@@ -16,7 +16,7 @@ import numpy as np
 
 from dashboard.formatting import UK
 
-__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "chart_window", "level_timeline",
+__all__ = ["SPARK_COLOUR", "SPARK_MUTED", "break_gaps", "chart_window", "inner_ticks", "level_timeline",
            "nice_range", "sparkline", "threshold_chart", "uk_ticks"]
 
 SPARK_COLOUR = "#8fb3d9"  # neutral blue-grey: a sparkline shows shape, never a level
@@ -46,6 +46,21 @@ def nice_range(low: float, high: float) -> tuple[float, float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     return (math.floor(low / step - 0.05) * step, math.ceil(high / step + 0.05) * step)
+
+
+def inner_ticks(low: float, high: float) -> list[float]:
+    """Two to four round values strictly inside (low, high), the coarsest such: small
+    multiples are stacked row on row, and a label at a row's end would sit on the next's."""
+    span = high - low
+    if not span > 0:
+        return []
+    power = 10 ** math.floor(math.log10(span))
+    for step in (m * power / 10 ** k for k in range(3) for m in (5, 2, 1)):
+        first = math.floor(low / step + 1) * step
+        ticks = [round(first + i * step, 10) for i in range(5) if first + i * step < high]
+        if len(ticks) >= 2:
+            return ticks[:4]
+    return []
 
 
 def break_gaps(ts: np.ndarray, values: np.ndarray,
@@ -221,7 +236,7 @@ def threshold_chart(rows: Sequence[tuple[str, Sequence[tuple[float, float, str]]
         top = 1.0 - i * (size + gap)
         layout[f"yaxis{axis}"] = {"domain": [top - size, top], "range": [y0, y1],
                                   "fixedrange": True, "showgrid": False, "zeroline": False,
-                                  "nticks": 3, "tickfont": {"size": 11}}
+                                  "tickvals": inner_ticks(y0, y1), "tickfont": {"size": 11}}
         for b0, b1, colour in bands:
             shapes.append({"type": "rect", "xref": "paper", "yref": f"y{axis}", "x0": 0,
                            "x1": 1, "y0": b0, "y1": b1, "line": {"width": 0},

@@ -10,7 +10,15 @@ import plotly.graph_objects as go
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.figures import SPARK_COLOUR, SPARK_MUTED, break_gaps, chart_window, nice_range, sparkline
+from dashboard.figures import (
+    SPARK_COLOUR,
+    SPARK_MUTED,
+    break_gaps,
+    chart_window,
+    inner_ticks,
+    nice_range,
+    sparkline,
+)
 
 START, END = 1_000_000.0, 1_000_000.0 + 6 * 3600
 
@@ -85,6 +93,14 @@ def test_an_axis_range_holds_the_data_with_round_ends(low: float, span: float) -
     steps = [m * 10.0 ** k for k in range(-6, 6) for m in (1, 2, 5)]
     assert any(abs(y0 / s - round(y0 / s)) < 1e-6 and abs(y1 / s - round(y1 / s)) < 1e-6
                and s >= width / 4 for s in steps), (y0, y1)  # ends on a round step
+
+
+@given(st.floats(-1e4, 1e4), st.floats(0.01, 1e4))
+def test_a_small_multiple_labels_round_values_inside_its_row_never_its_ends(
+        low: float, span: float) -> None:
+    y0, y1 = nice_range(low, low + span)
+    ticks = inner_ticks(y0, y1)
+    assert 2 <= len(ticks) <= 4 and all(y0 < t < y1 for t in ticks), (y0, y1, ticks)
 
 
 def test_an_axis_range_stands_while_the_data_moves_a_little() -> None:
