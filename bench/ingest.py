@@ -3,8 +3,9 @@
 Both run in the same process against the same freshly started embedded Valkey server, on
 the same samples (every series of the shipped catalogue at 1-minute spacing, ending now):
 
-- surge:    what a feed poll does: check every sample against the catalogue, then
-            Store.write (dedup, late detection, latest index, retention), in batches.
+- surge:    what a feed poll does, surge.ingest.ingest: check every sample against the
+            catalogue, then Store.write (dedup, late detection, latest index, retention,
+            batch notice for the rules engine), in batches.
 - baseline: the best a bare redis-py client does with the same bytes and keys: each batch's
             12-byte records grouped by day key and sorted by time within it (numpy), then
             one APPEND per key in one pipeline: no checks, no dedup, no latest index. The
@@ -37,7 +38,8 @@ sys.path.insert(0, str(REPO))
 
 from surge import keys  # noqa: E402
 from surge.catalogue import load_catalogue  # noqa: E402
-from surge.samples import Sample, check_samples  # noqa: E402
+from surge.ingest import ingest  # noqa: E402
+from surge.samples import Sample  # noqa: E402
 from surge.store import RECORD, Store  # noqa: E402
 
 
@@ -59,10 +61,9 @@ def surge_path(store: Store, samples: list[Sample], batch: int) -> float:
     now = time.time()
     started = time.perf_counter()
     for i in range(0, len(samples), batch):
-        good, bad = check_samples(samples[i:i + batch], catalogue, now, store.retention)
-        assert not bad, bad[:1]
-        result = store.write(good)
-        assert result.accepted == len(good)
+        part = samples[i:i + batch]
+        report = ingest(store, catalogue, part, source="feed:bench", now=now)
+        assert not report.rejected and report.accepted == len(part), report.rejected[:1]
     return time.perf_counter() - started
 
 

@@ -5,9 +5,11 @@ little-endian uint32 (ms since the chunk's UTC midnight) then a float64 value.
 """
 
 # KEYS[1] = latest hash; KEYS[2] = the batch-notice stream; KEYS[3..] = one chunk key per
-# group. ARGV[1] = who wrote the batch, ARGV[2] = notice stream length to keep (approx.);
-# then per group: series field, day start ms, expire-at ms, packed records (strictly
-# increasing time), index of the group's first sample in the caller's batch.
+# group. ARGV[1] = who wrote the batch, ARGV[2] = notice stream length to keep (approx.),
+# ARGV[3] = ms a chunk is kept after its day starts (set when the chunk is made); ARGV[4] =
+# per group "<series field>\n<day start ms>\n<count>\n"; ARGV[5] = the records of every
+# group, one group after the other, each group's in strictly increasing time. Late samples
+# are returned by their index among all the records sent.
 # The records accepted are also appended, in the same script (so atomically), to the
 # notice stream: field "src" (the writer) and field "b", per group
 # "<series field>\n<day start ms>\n<count>\n" then count 12-byte records. So every
@@ -31,27 +33,47 @@ local function stored(key, rec, ms)
   return false
 end
 
+local keep_for = tonumber(ARGV[3])
+-- the groups: {series field, day start ms as text, number of records}
+local groups = {}
+for field, day_text, count in string.gmatch(ARGV[4], '([^\n]+)\n(%d+)\n(%d+)\n') do
+  groups[#groups + 1] = {field, day_text, tonumber(count)}
+end
+
+-- the newest stored sample of every series in the batch, read in one call per 1,000:
+-- {ms, packed value}, or {-1, ''} for a series with none yet
 local latest = {}
+local fields = {}
+for _, group in ipairs(groups) do
+  if latest[group[1]] == nil then
+    latest[group[1]] = false
+    fields[#fields + 1] = group[1]
+  end
+end
+for i = 1, #fields, 1000 do
+  local last = math.min(i + 999, #fields)
+  local got = redis.call('HMGET', KEYS[1], unpack(fields, i, last))
+  for j = i, last do
+    local v = got[j - i + 1]
+    if v then
+      local sep = string.find(v, '|', 1, true)
+      latest[fields[j]] = {tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)}
+    else
+      latest[fields[j]] = {-1, ''}
+    end
+  end
+end
+
 local changed = {}
 local notice = {}
 local accepted, duplicates, late = 0, 0, {}
-local a = 3
-for k = 3, #KEYS do
-  local key = KEYS[k]
-  local field, daybase, expire_at = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
-  local blob, first = ARGV[a + 3], tonumber(ARGV[a + 4])
-  a = a + 5
+local first = 0
+for k, group in ipairs(groups) do
+  local key = KEYS[k + 2]
+  local field, day_text, n = group[1], group[2], group[3]
+  local daybase = tonumber(day_text)
+  local blob = string.sub(ARGV[5], first * 12 + 1, (first + n) * 12)
   local cur = latest[field]
-  if cur == nil then
-    local v = redis.call('HGET', KEYS[1], field)
-    if v then
-      local sep = string.find(v, '|', 1, true)
-      cur = {tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)}
-    else
-      cur = {-1, ''}
-    end
-  end
-  local n = #blob / 12
   local parts = {}
   if daybase + ms_at(blob, 1) > cur[1] then
     parts[1] = blob
@@ -76,15 +98,16 @@ for k = 3, #KEYS do
   end
   if #parts > 0 then
     local records = table.concat(parts)
-    notice[#notice + 1] = field .. '\n' .. string.format('%d', daybase) .. '\n'
+    notice[#notice + 1] = field .. '\n' .. day_text .. '\n'
       .. string.format('%d', #records / 12) .. '\n' .. records
-    redis.call('APPEND', key, records)
-    redis.call('PEXPIREAT', key, expire_at)
+    -- a day's chunk expires at a time fixed by its day: set once, when it is made
+    if redis.call('APPEND', key, records) == #records then
+      redis.call('PEXPIREAT', key, string.format('%d', daybase + keep_for))
+    end
     latest[field] = cur
     changed[#changed + 1] = field
-  elseif latest[field] == nil then
-    latest[field] = cur
   end
+  first = first + n
 end
 -- HSET in slices: unpack() of more than a few thousand values fails in Lua
 local args = {}

@@ -9,12 +9,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarbool import ScalarBoolean
 
@@ -101,6 +105,43 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Numbering:
+    """A catalogue's metrics and scopes (the trust and each site) numbered in order of name:
+    whether each metric is reported at each scope, and each metric's plausible range, by
+    number."""
+
+    metric_names: list[str]
+    scope_names: list[str]
+    reported: np.ndarray  # [metric, scope]
+    low: np.ndarray  # per metric
+    high: np.ndarray
+
+    @cached_property
+    def _metric_code(self) -> dict[str, bytes]:
+        return {name: i.to_bytes(2, "little") for i, name in enumerate(self.metric_names)}
+
+    @cached_property
+    def _scope_code(self) -> dict[str, bytes]:
+        return {name: i.to_bytes(2, "little") for i, name in enumerate(self.scope_names)}
+
+    def metric_codes(self, metric_ids: Sequence[str]) -> np.ndarray:
+        """Each metric's number (KeyError for one not in the catalogue, TypeError for one
+        that is not text)."""
+        return _codes(self._metric_code, metric_ids)
+
+    def scope_codes(self, scopes: Sequence[str]) -> np.ndarray:
+        """Each scope's number (KeyError for an unknown site, TypeError for one not text)."""
+        return _codes(self._scope_code, scopes)
+
+
+def _codes(code_of: dict[str, bytes], names: Sequence[str]) -> np.ndarray:
+    """Each name's code (KeyError for a name not in ``code_of``)."""
+    if len(names) <= 1:
+        return np.frombuffer(b"".join(code_of[name] for name in names), "<u2")
+    return np.frombuffer(b"".join(operator.itemgetter(*names)(code_of)), "<u2")
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """Everything the store, feeds and pages need to know about what is measured where."""
 
@@ -118,6 +159,21 @@ class Catalogue:
 
     def metrics_of(self, function: str) -> tuple[Metric, ...]:
         return tuple(m for m in self.metrics.values() if m.function == function)
+
+    @cached_property
+    def numbering(self) -> Numbering:
+        """Every metric and scope numbered, for checking samples a column at a time."""
+        # in order of name, as the store groups a batch (by metric, then scope)
+        scopes = sorted([TRUST, *self.sites])
+        kinds = [TRUST if code == TRUST else self.sites[code].kind for code in scopes]
+        metrics = sorted(self.metrics.values(), key=lambda m: m.id)
+        return Numbering(
+            metric_names=[m.id for m in metrics],
+            scope_names=scopes,
+            reported=np.array([[kind in m.scopes for kind in kinds] for m in metrics],
+                              dtype=bool).reshape(len(metrics), len(scopes)),
+            low=np.array([m.low for m in metrics], dtype=np.float64),
+            high=np.array([m.high for m in metrics], dtype=np.float64))
 
     def sites_of(self, kind: str) -> tuple[Site, ...]:
         return tuple(s for s in self.sites.values() if s.kind == kind)

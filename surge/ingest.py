@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from surge.catalogue import Catalogue
-from surge.samples import Rejection, Sample, check_samples
+from surge.samples import Rejection, Sample, check_batch
 from surge.store import Store
 
 __all__ = ["FEED_SOURCE", "IngestReport", "RawSample", "feed_source", "ingest", "polled"]
@@ -56,8 +56,11 @@ class IngestReport:
 def ingest(store: Store, catalogue: Catalogue, raw: Iterable[RawSample], *, source: str,
            now: float) -> IngestReport:
     """Check ``raw`` against the catalogue at time ``now``, store the good samples."""
-    good, bad = check_samples(raw, catalogue, now, store.retention)
-    result = store.write(good, source=source)
-    newest = max((s.ts for s in good), default=None)
-    return IngestReport(source, now, result.accepted, result.duplicates, result.late, bad,
+    checked = check_batch(raw, catalogue, now, store.retention)
+    result = store.write(checked.good, source=source, columns=checked.columns)
+    if checked.columns is not None:
+        newest = float(checked.columns.ts.max()) if len(checked.columns) else None
+    else:
+        newest = max((s.ts for s in checked.good), default=None)
+    return IngestReport(source, now, result.accepted, result.duplicates, result.late, checked.bad,
                         newest, result.notices)

@@ -7,9 +7,10 @@ ones are kept, each bad one is rejected with its reason, and nothing raises.
 
 from __future__ import annotations
 
+import gc
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -18,7 +19,8 @@ import numpy as np
 
 from surge.catalogue import TRUST, Catalogue
 
-__all__ = ["FUTURE_TOLERANCE", "Rejection", "Sample", "check_samples"]
+__all__ = ["FUTURE_TOLERANCE", "CheckedBatch", "Rejection", "Sample", "SampleColumns", "check_batch",
+           "check_samples"]
 
 FUTURE_TOLERANCE = 300.0  # seconds a timestamp may run ahead of our clock (clock skew)
 
@@ -38,6 +40,55 @@ class Rejection:
     raw: Any
 
 
+@dataclass(frozen=True)
+class SampleColumns:
+    """The good samples of a batch as columns, in the order of the batch: each metric and
+    scope as an index among the distinct names, times and values as float64 arrays. Taken
+    once by the checks and handed to Store.write, which would otherwise take them again."""
+
+    metric_names: list[str]  # distinct; may also hold names of samples that were rejected
+    metric: np.ndarray  # index into metric_names, per sample
+    scope_names: list[str]
+    scope: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> SampleColumns | None:
+        """The columns of a batch of samples of text and numbers (numbers taken as float64,
+        as they are stored), unchecked; None for any other batch."""
+        if not samples:
+            return None
+        try:
+            metrics, scopes, times, values = _columns(samples)
+            "".join(metrics + scopes)  # raises unless all are text: cheaper than type() of each
+        except (ValueError, TypeError):
+            return None
+        ts, value = np.array(times), np.array(values)
+        if ts.dtype != np.float64 or value.dtype != np.float64:  # not all numbers
+            return None
+        metric_of, m = _codes(metrics)
+        scope_of, s = _codes(scopes)
+        return cls(metric_of, m, scope_of, s, ts, value)
+
+    def part(self, start: int, end: int) -> SampleColumns:
+        return SampleColumns(self.metric_names, self.metric[start:end], self.scope_names,
+                             self.scope[start:end], self.ts[start:end], self.value[start:end])
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A checked batch: the samples to store, the rejections with reasons, and (for a batch
+    checked a column at a time) the good samples as columns."""
+
+    good: list[Sample]
+    bad: list[Rejection]
+    columns: SampleColumns | None = None
+
+
 def check_samples(
     items: Iterable[Sample | Mapping[str, Any] | Rejection],
     catalogue: Catalogue,
@@ -48,6 +99,17 @@ def check_samples(
 
     ``now`` None skips the checks against the clock (future, retention): for history files.
     """
+    checked = check_batch(items, catalogue, now, retention)
+    return checked.good, checked.bad
+
+
+def check_batch(
+    items: Iterable[Sample | Mapping[str, Any] | Rejection],
+    catalogue: Catalogue,
+    now: float | None,
+    retention: float,
+) -> CheckedBatch:
+    """check_samples, keeping the good samples' columns where it took them (for Store.write)."""
     batch = items if isinstance(items, list) else list(items)
     latest_ok = math.inf if now is None else now + FUTURE_TOLERANCE
     oldest_ok = -math.inf if now is None else now - retention
@@ -62,12 +124,12 @@ def check_samples(
             bad.append(out)
         else:
             good.append(out)
-    return good, bad
+    return CheckedBatch(good, bad)
 
 
 def _check_columns(
     batch: list[Any], catalogue: Catalogue, now: float | None, latest_ok: float, oldest_ok: float,
-) -> tuple[list[Sample], list[Rejection]] | None:
+) -> CheckedBatch | None:
     """check_samples for a batch of Samples of text and numbers, a column at a time; None
     for any other batch.
 
@@ -80,21 +142,27 @@ def _check_columns(
     if not batch or set(map(type, batch)) != {Sample}:
         return None
     metric_ids, scopes, times, values = _columns(batch)
-    try:
-        "".join(metric_ids + scopes)  # raises unless all are text: cheaper than type() of each
-    except TypeError:
-        return None
+    numbering = catalogue.numbering
+    try:  # the usual batch: every name is in the catalogue
+        m, s = numbering.metric_codes(metric_ids), numbering.scope_codes(scopes)
+        metric_of, scope_of = numbering.metric_names, numbering.scope_names
+        reported, low, high = numbering.reported, numbering.low, numbering.high
+    except (KeyError, TypeError):  # a name not in it, or not text: a table of the batch's own
+        try:
+            "".join(metric_ids + scopes)  # raises unless all are text: cheaper than type() of each
+        except TypeError:
+            return None
+        metric_of, m = _codes(metric_ids)
+        scope_of, s = _codes(scopes)
+        if len(metric_of) * len(scope_of) > 4 * len(batch) + 4096:
+            return None  # mostly names seen once: a table of every pair would cost more
+        reported, low, high = _scope_table(metric_of, scope_of, catalogue)
     number_types = set(map(type, times)) | set(map(type, values))
     if not number_types <= {float, int}:
         return None
     floats_only = number_types == {float}
     if not floats_only:  # a good sample has a float time and value, as _fields makes them
-        times, values = list(map(float, times)), list(map(float, values))
-    metric_of, m = _codes(metric_ids)
-    scope_of, s = _codes(scopes)
-    if len(metric_of) * len(scope_of) > 4 * len(batch) + 4096:
-        return None  # mostly names seen once: a table of every pair would cost more
-    reported, low, high = _scope_table(metric_of, scope_of, catalogue)
+        times, values = tuple(map(float, times)), tuple(map(float, values))
     ts = np.array(times, dtype=np.float64)
     value = np.array(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -108,33 +176,42 @@ def _check_columns(
     good: list[Sample] = []
     bad: list[Rejection] = []
     start = 0
-    for i in np.flatnonzero(failed).tolist():
+    failed_at = np.flatnonzero(failed).tolist()
+    for i in failed_at:
         good += kept[start:i]
         out = _check_one(batch[i], catalogue, now, latest_ok, oldest_ok)
         if isinstance(out, Rejection):
             bad.append(out)
-        else:
+        else:  # not expected: the checks above are _check_one's, made a column at a time
             good.append(out)
+            failed[i] = False
         start = i + 1
     good += kept[start:]
-    return good, bad
+    if failed_at:
+        kept_at = ~failed
+        m, s, ts, value = m[kept_at], s[kept_at], ts[kept_at], value[kept_at]
+    return CheckedBatch(good, bad, SampleColumns(metric_of, m, scope_of, s, ts, value))
 
 
-def _columns(batch: list[Sample]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    """The metrics, scopes, times and values of a batch of samples.
+def _columns(batch: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """The metrics, scopes, times and values of a batch of samples (ValueError unless each
+    has four).
 
-    Taken a slice at a time: zip(*batch) makes an iterator per sample, and thousands alive at
-    once set off the garbage collector's full collections, which scan every object there is.
+    The garbage collector is held off meanwhile: zip(*batch) makes an iterator per sample,
+    and thousands made at once would set off its full collections, which scan every object
+    there is, for nothing (iterators hold no cycles).
     """
-    columns: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
-    for start in range(0, len(batch), 256):
-        for column, part in zip(columns, zip(*batch[start:start + 256], strict=True),
-                                strict=True):
-            column.extend(part)
-    return columns
+    held = gc.isenabled()
+    gc.disable()
+    try:
+        columns = tuple(zip(*batch, strict=True))
+    finally:
+        if held:
+            gc.enable()
+    return columns if columns else ((), (), (), ())
 
 
-def _codes(column: list[str]) -> tuple[list[str], np.ndarray]:
+def _codes(column: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """The distinct texts of a column, and the index among them of each item of it."""
     distinct = list(dict.fromkeys(column))
     width = 1 if len(distinct) <= 1 << 8 else 2 if len(distinct) <= 1 << 16 else 4

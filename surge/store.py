@@ -10,6 +10,7 @@ sample is rejected as *late* and counted, never inserted into the past.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -28,7 +29,7 @@ from surge import _lua, keys
 from surge.catalogue import Catalogue
 from surge.errors import LeaseLost, StoreUnavailable
 from surge.levels import PublishedLevel, parse_levels
-from surge.samples import Rejection, Sample
+from surge.samples import Rejection, Sample, SampleColumns
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -209,17 +210,22 @@ class Store:
 
     # --- samples ----------------------------------------------------------------------
 
-    def write(self, samples: Sequence[Sample], source: str = "") -> WriteResult:
+    def write(self, samples: Sequence[Sample], source: str = "",
+              columns: SampleColumns | None = None) -> WriteResult:
         """Store samples newer than their series' newest; report duplicates and late ones.
 
         What is accepted is also announced, atomically, as a batch notice (``notices``), so
-        the rules engine evaluates it whichever process wrote it."""
+        the rules engine evaluates it whichever process wrote it. ``columns``: the same
+        samples as columns, as check_batch took them (ignored unless as many)."""
+        if columns is not None and len(columns) != len(samples):
+            columns = None
         accepted = duplicates = 0
         late: list[Sample] = []
         notices: list[str] = []
         for start in range(0, len(samples), MAX_BATCH):
             part = samples[start:start + MAX_BATCH]
-            a, d, lt, notice = self._write_part(part, source)
+            a, d, lt, notice = self._write_part(
+                part, source, None if columns is None else columns.part(start, start + MAX_BATCH))
             accepted += a
             duplicates += d
             late.extend(lt)
@@ -227,20 +233,20 @@ class Store:
                 notices.append(notice)
         return WriteResult(accepted, duplicates, late, tuple(notices))
 
-    def _write_part(self, samples: Sequence[Sample],
-                    source: str) -> tuple[int, int, list[Sample], str | None]:
-        grouped = self._grouped_columns(samples) or self._grouped_rows(samples)
-        groups, sent, duplicates, late_at = grouped
+    def _write_part(self, samples: Sequence[Sample], source: str,
+                    columns: SampleColumns | None) -> tuple[int, int, list[Sample], str | None]:
+        grouped = self._grouped_columns(samples, columns) or self._grouped_rows(samples)
+        groups, packed, sent, duplicates, late_at = grouped
         script_keys = [keys.LATEST, keys.BATCHES]
-        args: list[Any] = [source or "-", NOTICE_LENGTH]
-        retention_ms = int(self.retention * 1000)
-        for metric, scope, day, records, first in groups:
-            daybase = day * keys.DAY_MS
+        for metric, scope, day, _ in groups:
             script_keys.append(keys.chunk(metric, scope, day))
-            args += (keys.series_field(metric, scope), daybase,
-                     daybase + keys.DAY_MS + retention_ms, records, first)
+        header = "".join([f"{keys.series_field(metric, scope)}\n{day * keys.DAY_MS}\n{count}\n"
+                          for metric, scope, day, count in groups])
+        # a day's chunk is kept until the end of its day plus the retention period
+        args = [source or "-", NOTICE_LENGTH, keys.DAY_MS + int(self.retention * 1000), header,
+                packed]
         late = [samples[i] for i in late_at]
-        if not sent:
+        if not len(sent):
             return 0, duplicates, late, None
         accepted, dup, late_positions, notice = self._call(self._write, keys=script_keys,
                                                            args=args)
@@ -249,83 +255,87 @@ class Store:
                 notice.decode() if notice else None)
 
     # What the write script is sent for a batch: its groups, one per series and day, in the
-    # order of (metric, scope, day), each (metric, scope, day, packed records in strictly
-    # increasing time, index in ``sent`` of its first record); the batch index of every record
-    # sent, in the order sent; the in-batch duplicates counted; the batch index of each sample
-    # late within the batch. The same time twice in one series in one batch: the first sample
-    # in the batch wins, a later one with an equal value is a duplicate, any other is late.
-    _Grouped = tuple[list[tuple[str, str, int, bytes, int]], list[int], int, list[int]]
+    # order of (metric, scope, day), each (metric, scope, day, number of records); the
+    # records of every group, one after the other, each group's in strictly increasing time;
+    # the batch index of every record sent, in the order sent; the in-batch duplicates
+    # counted; the batch index of each sample late within the batch. The same time twice in
+    # one series in one batch: the first sample in the batch wins, a later one with an equal
+    # value is a duplicate, any other is late.
+    _Grouped = tuple[list[tuple[str, str, int, int]], bytes, Sequence[int] | np.ndarray, int,
+                     list[int]]
 
     @staticmethod
-    def _grouped_columns(samples: Sequence[Sample]) -> Store._Grouped | None:
+    def _grouped_columns(samples: Sequence[Sample],
+                         columns: SampleColumns | None = None) -> Store._Grouped | None:
         """The batch grouped with numpy: for a batch of samples of text and numbers (taken as
         float64, as they are stored) at sane times, which is every batch check_samples lets
-        through; None for any other."""
+        through; None for any other. ``columns``, when given, are the batch's own (from
+        check_batch), so they are not taken again."""
         n = len(samples)
-        try:
-            metrics, scopes, times, values = Store._columns(samples)
-            "".join(metrics + scopes)  # raises unless all are text: cheaper than type() of each
-        except (ValueError, TypeError):
+        if columns is None:
+            columns = SampleColumns.of(samples)
+        if columns is None or not n:
             return None
-        ts, value = np.array(times), np.array(values)
-        if not n or ts.dtype != np.float64 or value.dtype != np.float64:  # not all numbers
-            return None
+        ts, value = columns.ts, columns.value
+        # series numbered in (metric, scope) order, so sorting by number sorts by name
+        metric_of, m = Store._sorted_codes(columns.metric_names, columns.metric)
+        scope_of, s = Store._sorted_codes(columns.scope_names, columns.scope)
         ms_float = np.rint(ts * 1000)  # as round(ts * 1000): half to even
         if not np.all(np.abs(ms_float) < 2.0 ** 53):  # NaN fails this too
             return None
-        # series numbered in (metric, scope) order, so sorting by number sorts by name
-        metric_of, m = Store._codes(metrics)
-        scope_of, s = Store._codes(scopes)
-        series = m.astype(np.int64) * len(scope_of) + s
         ms = ms_float.astype(np.int64)
-        order = np.lexsort((ms, series))  # stable: batch order kept at the same time
-        ms = ms[order]
-        series = series[order]
+        order, ms, series = Store._by_series_and_time(m, s, len(scope_of), ms)
         value = value[order]
         again = np.zeros(n, dtype=bool)  # the same series and time as the sample before
         again[1:] = (ms[1:] == ms[:-1]) & (series[1:] == series[:-1])
-        first_at = np.maximum.accumulate(np.where(again, 0, np.arange(n)))
-        duplicate = again & (value == value[first_at])
-        late_at = order[again & ~duplicate].tolist()
-        kept = ~again
-        order, ms, series, value = order[kept], ms[kept], series[kept], value[kept]
+        late_at: list[int] = []
+        duplicates = 0
+        if again.any():
+            first_at = np.maximum.accumulate(np.where(again, 0, np.arange(n)))
+            duplicate = again & (value == value[first_at])
+            late_at = order[again & ~duplicate].tolist()
+            duplicates = int(duplicate.sum())
+            kept = ~again
+            order, ms, series, value = order[kept], ms[kept], series[kept], value[kept]
         day = ms // keys.DAY_MS
         records = np.empty(len(order), dtype=RECORD)
         records["ms"] = ms - day * keys.DAY_MS
         records["value"] = value
-        packed = records.tobytes()
         starts = np.flatnonzero(np.r_[True, (series[1:] != series[:-1]) | (day[1:] != day[:-1])])
-        size = RECORD.itemsize
-        groups = [(metric_of[sr // len(scope_of)], scope_of[sr % len(scope_of)], d,
-                   packed[start * size:end * size], start)
-                  for start, end, sr, d in zip(starts.tolist(), [*starts[1:].tolist(), len(order)],
-                                               series[starts].tolist(), day[starts].tolist(),
-                                               strict=True)]
-        return groups, order.tolist(), int(duplicate.sum()), late_at
+        counts = np.diff(np.r_[starts, len(order)])
+        groups = [(metric_of[sr // len(scope_of)], scope_of[sr % len(scope_of)], d, count)
+                  for sr, d, count in zip(series[starts].tolist(), day[starts].tolist(),
+                                          counts.tolist(), strict=True)]
+        return groups, records.tobytes(), order, duplicates, late_at
 
     @staticmethod
-    def _columns(samples: Sequence[Sample]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-        """The metrics, scopes, times and values of a batch (ValueError unless each has four).
+    def _by_series_and_time(m: np.ndarray, s: np.ndarray, scopes: int,
+                            ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The order that sorts a batch by series (numbered by metric, then scope) then time,
+        keeping batch order at the same time; and the series and times in that order.
 
-        Taken a slice at a time: zip(*samples) makes an iterator per sample, and thousands
-        alive at once set off the garbage collector's full collections, which scan every
-        object there is."""
-        columns: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
-        for start in range(0, len(samples), 256):
-            for column, part in zip(columns, zip(*samples[start:start + 256], strict=True),
-                                    strict=True):
-                column.extend(part)
-        return columns
+        A feed's batch is usually in time order already, so a stable sort by series alone (a
+        radix sort, when the series fit in 16 bits) mostly suffices: that is checked, and
+        the batch sorted by both otherwise."""
+        if (int(m.max()) + 1) * scopes <= 1 << 16:
+            series = m.astype(np.uint16) * np.uint16(scopes) + s.astype(np.uint16)
+            order = np.argsort(series, kind="stable")
+            by_series, at = series[order], ms[order]
+            if np.all((at[1:] >= at[:-1]) | (by_series[1:] != by_series[:-1])):
+                return order, at, by_series.astype(np.int64)
+        series = m.astype(np.int64) * scopes + s
+        order = np.lexsort((ms, series))
+        return order, ms[order], series[order]
 
     @staticmethod
-    def _codes(column: list[str]) -> tuple[list[str], np.ndarray]:
-        """The distinct texts of a column in sorted order, and the index among them of each
-        item of it."""
-        distinct = sorted(dict.fromkeys(column))
-        width = 1 if len(distinct) <= 1 << 8 else 2 if len(distinct) <= 1 << 16 else 4
-        code_of = {text: i.to_bytes(width, "little") for i, text in enumerate(distinct)}
-        return distinct, np.frombuffer(b"".join(map(code_of.__getitem__, column)),
-                                       dtype=f"<u{width}")
+    def _sorted_codes(names: list[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Names and codes renumbered so that the names are in sorted order."""
+        if all(a < b for a, b in itertools.pairwise(names)):  # as the catalogue numbers them
+            return names, codes
+        by_name = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[by_name] = np.arange(len(names))
+        return [names[i] for i in by_name], rank[codes]
 
     @staticmethod
     def _grouped_rows(samples: Sequence[Sample]) -> Store._Grouped:
@@ -334,7 +344,8 @@ class Store:
         for i, (metric, scope, ts, value) in enumerate(samples):
             ms = round(ts * 1000)
             rows_of[(metric, scope, ms // keys.DAY_MS)].append((ms, value, i))
-        groups: list[tuple[str, str, int, bytes, int]] = []
+        groups: list[tuple[str, str, int, int]] = []
+        packed: list[bytes] = []
         sent: list[int] = []
         duplicates = 0
         late_at: list[int] = []
@@ -343,7 +354,6 @@ class Store:
             daybase = day * keys.DAY_MS
             flat: list[float | int] = []
             previous: tuple[int, float] | None = None
-            first = len(sent)
             for ms, value, i in rows:
                 if previous is not None and ms == previous[0]:
                     if value == previous[1]:
@@ -354,9 +364,9 @@ class Store:
                 previous = (ms, value)
                 flat += (ms - daybase, value)
                 sent.append(i)
-            groups.append((metric, scope, day, struct.pack("<" + "Id" * (len(flat) // 2), *flat),
-                           first))
-        return groups, sent, duplicates, late_at
+            groups.append((metric, scope, day, len(flat) // 2))
+            packed.append(struct.pack("<" + "Id" * (len(flat) // 2), *flat))
+        return groups, b"".join(packed), sent, duplicates, late_at
 
     # --- batch notices: how the rules engine learns of every stored batch --------------
 

@@ -14,6 +14,7 @@ from surge.samples import (
     FUTURE_TOLERANCE,
     Rejection,
     Sample,
+    SampleColumns,
     _check_columns,
     _fields,
     _iso,
@@ -253,6 +254,11 @@ def test_a_bad_sample_among_good_ones_is_rejected_with_its_reason(catalogue, sam
     assert len(bad) == 1 and reason in bad[0].reason and bad[0].raw is sample
 
 
+def as_samples(columns: SampleColumns) -> list[Sample]:
+    return [Sample(columns.metric_names[m], columns.scope_names[s], t, v) for m, s, t, v in
+            zip(columns.metric, columns.scope, columns.ts, columns.value, strict=True)]
+
+
 def test_a_batch_of_samples_is_checked_by_columns(catalogue) -> None:
     batch = [Sample("calls.waiting", "trust", NOW - 60 * i, float(i % 2000)) for i in range(600)]
     batch[7] = Sample("calls.waiting", "RVJ", NOW, 1.0)
@@ -262,8 +268,17 @@ def test_a_batch_of_samples_is_checked_by_columns(catalogue) -> None:
     latest_ok, oldest_ok = NOW + FUTURE_TOLERANCE, NOW - RETENTION
     checked = _check_columns(batch, catalogue, NOW, latest_ok, oldest_ok)
     assert checked is not None
-    good, bad = checked
+    good, bad = checked.good, checked.bad
     assert good == [s for i, s in enumerate(batch) if i not in (7, 255, 256, 599)]
+    columns = checked.columns  # the good samples as columns, for Store.write
+    assert columns is not None and len(columns) == len(good)
+    assert as_samples(columns) == good
+    batch[300] = Sample("calls.wating", "trust", NOW, 1.0)  # a name not in the catalogue
+    checked = _check_columns(batch, catalogue, NOW, latest_ok, oldest_ok)
+    assert checked is not None and checked.columns is not None
+    assert [r.raw for r in checked.bad][3] == batch[300]
+    assert as_samples(checked.columns) == checked.good == [
+        s for i, s in enumerate(batch) if i not in (7, 255, 256, 300, 599)]
     assert [r.raw for r in bad] == [batch[7], batch[255], batch[256], batch[599]]
     assert "not reported by a hospital" in bad[0].reason and "in the future" in bad[2].reason
     assert _check_columns([GOOD], catalogue, NOW, latest_ok, oldest_ok) is None  # one by one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 import time
@@ -12,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surge import keys
+from surge.catalogue import Catalogue
 from surge.errors import StoreUnavailable
-from surge.samples import Rejection, Sample
+from surge.samples import Rejection, Sample, check_batch
 from surge.store import QUARANTINE_LENGTH, Store, redact_url
 
 # yesterday's UTC midnight: recent enough that retention keeps it, with a day either side
@@ -275,21 +277,31 @@ SERIES = [("calls.waiting", "trust"), ("calls.waiting", "EOC-N"), ("ae.handover_
 TIMES = [T0 - 60, T0 - 0.001, T0 - 0.0005, T0, T0 + 0.0005, T0 + 0.0015, T0 + 1, T0 + 60]
 
 
+def plain(grouped: tuple | None) -> tuple | None:
+    """A grouped batch with its sequence of batch indexes as a list, to compare."""
+    return None if grouped is None else (*grouped[:2], list(grouped[2]), *grouped[3:])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(st.builds(
     lambda series, ts, value: Sample(*series, ts, value), st.sampled_from(SERIES),
     st.sampled_from(TIMES), st.sampled_from([0.0, -0.0, 1.0, 2.5, 1])), max_size=25),
     min_size=1, max_size=3))
-def test_writes_keep_the_promises_of_the_store(store: Store, redis_client,
+def test_writes_keep_the_promises_of_the_store(store: Store, redis_client, catalogue: Catalogue,
                                                batches: list[list[Sample]]) -> None:
     redis_client.flushdb()
-    for batch, (accepted, duplicates, late, notice) in zip(batches, model_writes(batches),
-                                                           strict=True):
+    for i, (batch, (accepted, duplicates, late, notice)) in enumerate(
+            zip(batches, model_writes(batches), strict=True)):
         columns = Store._grouped_columns(batch)
         if columns is not None:  # numpy and the loop group a batch the same way
-            assert columns == Store._grouped_rows(batch)
+            assert plain(columns) == plain(Store._grouped_rows(batch))
+        checked = check_batch(batch, catalogue, None, math.inf)
+        assert checked.good == batch and (checked.columns is not None or not batch)
+        if batch:  # and so do the columns the checks took, which a feed's batch is written with
+            assert plain(Store._grouped_columns(batch, checked.columns)) == plain(
+                Store._grouped_rows(batch))
         mark = store.last_notice()
-        result = store.write(batch)
+        result = store.write(batch, columns=checked.columns if i % 2 else None)
         assert (result.accepted, result.duplicates) == (accepted, duplicates)
         assert result.late == late
         sent = [(s.metric, s.scope, round(s.ts * 1000), as_stored(s.value))
@@ -314,6 +326,6 @@ def test_a_large_shuffled_batch_is_grouped_the_same_with_numpy_and_one_by_one() 
     batch = [Sample(*rng.choice(SERIES), T0 + rng.randrange(-600, 600) / 4, rng.choice([1.0, 2.0]))
              for _ in range(3000)]
     columns = Store._grouped_columns(batch)
-    assert columns is not None and columns == Store._grouped_rows(batch)
-    groups, sent, duplicates, late_at = columns
+    assert columns is not None and plain(columns) == plain(Store._grouped_rows(batch))
+    groups, _, sent, duplicates, late_at = columns
     assert len(groups) == 6 and len(sent) + duplicates + len(late_at) == len(batch)
