@@ -30,10 +30,15 @@ from surge.catalogue import Catalogue
 from surge.clock import Clock
 from surge.configfile import Node, Reader, did_you_mean, load_yaml
 
-__all__ = ["COMMON", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "MAX_FEEDS", "FeedContext",
+__all__ = ["COMMON", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "MAX_FEEDS", "NOT_LIVE_TYPES",
+           "FeedContext",
            "FeedSpec", "entry_digests", "env_value", "load_feeds", "resolve_path"]
 
 COMMON = ("name", "type", "function", "interval", "timeout", "max_bytes")
+# feed types whose data are not happening now (replayed or invented): a file of nothing else
+# runs as simulated (surge/runmode.py) and its pages say so; a file may not mix them with
+# real feeds, whose pages would then show invented figures as live
+NOT_LIVE_TYPES = ("replay", "simulator")
 DEFAULT_TIMEOUT = 10.0  # seconds a poll may take before it is given up
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the largest payload read in one poll
 MAX_FEEDS = 500
@@ -107,10 +112,19 @@ def load_feeds(path: str | Path, context: FeedContext,
         reader.error(top["feeds"], "no feeds: list at least one (or remove the file to run "
                                    "the simulator)")
     seen: dict[str, Node] = {}
-    for entry in entries or []:
-        spec = _spec(reader, entry, context, adapters, seen)
-        if spec is None:
-            continue
+    specs = [spec for entry in entries or []
+             if (spec := _spec(reader, entry, context, adapters, seen)) is not None]
+    real = [spec for spec in specs if spec.type not in NOT_LIVE_TYPES]
+    if real and len(real) < len(specs):
+        for spec in specs:
+            if spec.type in NOT_LIVE_TYPES:
+                reader.error(spec.node.child("type"),
+                             f"a {spec.type} feed ({spec.name}) cannot run beside real feeds "
+                             f"(such as {real[0].name}, line {real[0].node.line}): its figures "
+                             f"are not happening now, and would show on the pages as live. "
+                             f"Give it a feeds file of its own")
+        specs = []
+    for spec in specs:
         feed = adapters[spec.type].build(spec, reader, context)
         if feed is not None:
             feeds.append(feed)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-from feeds import csv_drop, http_json, push, replay, sql
+from feeds import csv_drop, http_json, push, replay, simulator, sql
 from feeds.base import Feed
 from feeds.config import FeedContext, load_feeds
 from surge.catalogue import Catalogue
@@ -44,8 +44,10 @@ ADAPTERS: dict[str, ModuleType] = {
     "http_json": http_json,
     "push": push,
     "replay": replay,
+    "simulator": simulator,
     "sql": sql,
 }
+
 
 def feed_context(settings: Settings, catalogue: Catalogue, clock: Clock) -> FeedContext:
     """What building the feeds of the feeds file may use: paths in it are relative to it."""

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feeds.config import FeedContext, FeedSpec
 from feeds.scenario import Scenario, ScenarioEvent, check_scenario
 from surge.catalogue import TRUST, Catalogue
+from surge.configfile import Reader
 from surge.durations import format_duration
 from surge.errors import ConfigError, FetchFailed
 from surge.samples import Sample
 
-__all__ = ["HISTORY", "INTERVALS", "SimulatedFeed", "SimulatorConfig", "simulated_feeds"]
+__all__ = ["HISTORY", "INTERVALS", "OPTIONAL", "REQUIRED", "SimulatedFeed", "SimulatorConfig",
+           "build", "simulated_feeds"]
 
 INTERVALS = {"call_handling": 15.0, "clinical_triage": 30.0, "ae": 30.0, "pts": 60.0}
 DEFAULT_INTERVAL = 30.0  # for a function added to the catalogue that the simulator lacks
@@ -71,11 +74,12 @@ class SimulatorConfig:
 class SimulatedFeed:
     """One function of the simulated trust, as a feed (satisfies ``feeds.base.Feed``)."""
 
-    def __init__(self, trust: _Trust, function: str) -> None:
+    def __init__(self, trust: _Trust, function: str, *, name: str | None = None,
+                 interval: float | None = None) -> None:
         self._trust = trust
         self.function = function
-        self.name = f"sim-{function}"
-        self.interval = INTERVALS.get(function, DEFAULT_INTERVAL)
+        self.name = name or f"sim-{function}"
+        self.interval = interval or INTERVALS.get(function, DEFAULT_INTERVAL)
 
     def __repr__(self) -> str:
         return f"SimulatedFeed({self.name!r}, every {self.interval:g}s)"
@@ -133,6 +137,31 @@ def simulated_feeds(catalogue: Catalogue, config: SimulatorConfig) -> list[Simul
         check_scenario(config.scenario, catalogue)
     trust = _Trust(catalogue, config)
     return [SimulatedFeed(trust, f.id) for f in catalogue.functions]
+
+
+# --- as a feeds.yaml entry (type: simulator) ---------------------------------------------
+
+REQUIRED: tuple[str, ...] = ()
+OPTIONAL = ("seed",)
+
+
+def build(spec: FeedSpec, reader: Reader, context: FeedContext) -> SimulatedFeed | None:
+    """The feed of one ``type: simulator`` entry: its function of the simulated trust, polled
+    at the entry's interval; None after reporting a bad seed. Its data are invented, so a
+    feeds file of simulator (and replay) feeds only runs as simulated (runmode)."""
+    seed = 1
+    if "seed" in spec.options:
+        got = reader.number(spec.options["seed"], "a whole number (the simulation's seed)")
+        if got is None:
+            return None
+        if got != int(got):
+            reader.error(spec.options["seed"], f"expected a whole number, got {got:g}")
+            return None
+        seed = int(got)
+    clock = context.clock
+    trust = _Trust(context.catalogue, SimulatorConfig(seed=seed, start=clock(),
+                                                      poll_spacing=clock.speed))
+    return SimulatedFeed(trust, spec.function, name=spec.name, interval=spec.interval)
 
 
 # --- deterministic noise ---------------------------------------------------------------

@@ -18,6 +18,7 @@ import logging
 import time
 from pathlib import Path
 
+from feeds.config import NOT_LIVE_TYPES
 from surge.catalogue import Catalogue
 from surge.clock import Clock, Mode, scenario_origin
 from surge.errors import ConfigError, Problem, SurgeError
@@ -31,18 +32,13 @@ EXERCISE_DIR = "exercise"
 SIMULATED_FEEDS = ("simulator",)
 
 
-# feed types of a feeds file whose data are not happening now: a run of nothing else is
-# simulated, and its pages say so
-REPLAYED_TYPES = ("replay",)
-
-
 def mode_of(settings: Settings) -> Mode:
     if settings.scenario is not None or settings.speed != 1:
         return "exercise"
     path = settings.feeds_path
     if path is not None:
         types = _feed_types(path)
-        return "simulated" if types and types <= set(REPLAYED_TYPES) else "live"
+        return "simulated" if types and types <= set(NOT_LIVE_TYPES) else "live"
     if any(name in SIMULATED_FEEDS for name in settings.feeds):
         return "simulated"
     return "live"

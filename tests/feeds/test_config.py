@@ -138,13 +138,53 @@ def test_the_feeds_file_is_the_setting_or_else_feeds_yaml_where_it_runs(
     assert chosen.feeds_path == Path("elsewhere.yaml")
 
 
-def test_a_run_of_replays_only_is_simulated_and_one_with_real_feeds_is_live(
+def test_a_run_of_replays_and_simulators_only_is_simulated_and_one_of_real_feeds_is_live(
         tmp_path: Path) -> None:
     path = tmp_path / "feeds.yaml"
-    path.write_text("feeds:\n  - {name: a, type: replay}\n")
+    path.write_text("feeds:\n  - {name: a, type: replay}\n  - {name: b, type: simulator}\n")
     assert mode_of(Settings(feeds_file=path)) == "simulated"
-    path.write_text("feeds:\n  - {name: a, type: replay}\n  - {name: b, type: http_json}\n")
+    path.write_text("feeds:\n  - {name: b, type: http_json}\n")
     assert mode_of(Settings(feeds_file=path)) == "live"
+
+
+def test_invented_or_replayed_figures_never_run_beside_real_feeds(tmp_path: Path,
+                                                                 catalogue: Catalogue) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n"
+                    "  - {name: cad, type: push, function: call_handling, interval: 1m}\n"
+                    "  - {name: sim, type: simulator, function: pts, interval: 1m}\n")
+    with pytest.raises(ConfigError) as caught:
+        build_feeds(Settings(feeds_file=path), catalogue, Clock())
+    assert f"{path}:3:" in str(caught.value)
+    assert "a simulator feed (sim) cannot run beside real feeds (such as cad, line 2)" in str(
+        caught.value)
+
+
+def test_the_simulator_is_a_feed_type_of_its_own(tmp_path: Path, catalogue: Catalogue) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n"
+                    "  - {name: sim-999, type: simulator, function: call_handling, interval: 20s}\n"
+                    "  - {name: other-trust, type: simulator, function: call_handling,"
+                    " interval: 20s, seed: 7}\n")
+    now = 1_750_000_000.0
+    feeds = build_feeds(Settings(feeds_file=path), catalogue, Clock(real=lambda: now))
+    assert [(f.name, f.interval) for f in feeds] == [("sim-999", 20.0), ("other-trust", 20.0)]
+    first, other = (f.fetch(now - 60, now) for f in feeds)
+    wanted = {m.id for m in catalogue.metrics_of("call_handling")}
+    assert first and {s.metric for s in first} == wanted
+    assert {s.ts for s in first} == {now - 40, now - 20, now}  # on the entry's 20 s grid
+    assert [s.value for s in first] != [s.value for s in other]  # its own seed
+    path.write_text("feeds:\n  - {name: s, type: simulator, function: pts, interval: 1m,"
+                    " seed: 1.5, colour: red}\n")
+    with pytest.raises(ConfigError) as caught:
+        build_feeds(Settings(feeds_file=path), catalogue, Clock())
+    assert "unknown key 'colour'" in str(caught.value)
+    path.write_text("feeds:\n  - {name: s, type: simulator, function: pts, interval: 1m,"
+                    " seed: 1.5}\n")
+    with pytest.raises(ConfigError) as caught:
+        build_feeds(Settings(feeds_file=path), catalogue, Clock())
+    assert f"{path}:2:" in str(caught.value) and "expected a whole number, got 1.5" in str(
+        caught.value)
 
 
 def test_the_worker_builds_the_feeds_of_the_file_in_force(tmp_path: Path,
