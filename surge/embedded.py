@@ -62,7 +62,9 @@ SERVER_CONFIG = {
     "protected-mode": "yes",
     "daemonize": "no",
     "appendonly": "yes",
-    "appendfsync": "everysec",
+    # on disk before acknowledged: even a crash of the machine (power, kernel) loses no write
+    # the poller has moved on from (a killed server loses none either way); about 0.3 ms a write
+    "appendfsync": "always",
     "save": '""',  # the append-only file is the persistence; no RDB snapshots
     "maxmemory-policy": "noeviction",  # evicted history would be lost history
     "logfile": '""',  # standard output, which goes to valkey.log
