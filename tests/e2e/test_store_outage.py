@@ -55,6 +55,35 @@ class NowOnly:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
 
+    def feeds_file(self, folder: Path, interval: str) -> Path:
+        """A feeds file of one http_json feed (cad-now) polling this source."""
+        path = folder / "feeds.yaml"
+        path.write_text(f"""\
+feeds:
+  - name: cad-now
+    type: http_json
+    function: call_handling
+    url: "{self.url}"
+    interval: {interval}
+    timeout: 1s
+    samples: {{each: "metrics[]", metric: "name", ts: "at", value: "value"}}
+""")
+        return path
+
+    def check_stored_once(self, env: dict[str, str], log: Path) -> None:
+        """`surge samples` lists every value this source served, once each, in order."""
+        with self.lock:
+            served = list(self.served)
+        listed = subprocess.run([SURGE, "samples", "calls.waiting", "--from", "10m", "--json"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        stored = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        stored_at = [(datetime.fromisoformat(s["ts"].replace("Z", "+00:00")), s["value"])
+                     for s in stored]
+        want = [(datetime.fromisoformat(at), float(v)) for at, v in served]
+        assert stored_at == want, (f"served {len(want)}, stored {len(stored_at)}:\n"
+                                   + log.read_text()[-3000:])
+
     @staticmethod
     def body(at: str, value: int) -> bytes:
         return json.dumps({"metrics": [{"name": "calls.waiting", "at": at,
@@ -64,17 +93,7 @@ class NowOnly:
 def test_thirty_seconds_of_a_frozen_store_lose_no_sample(tmp_path: Path,
                                                         own_valkey: Any) -> None:
     source = NowOnly()
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"""\
-feeds:
-  - name: cad-now
-    type: http_json
-    function: call_handling
-    url: "{source.url}"
-    interval: 2s
-    timeout: 1s
-    samples: {{each: "metrics[]", metric: "name", ts: "at", value: "value"}}
-""")
+    feeds = source.feeds_file(tmp_path, interval="2s")
     env = _env(SURGE_REDIS_URL=own_valkey.connection_url, SURGE_DATA_DIR=str(tmp_path / "var"),
                SURGE_FEEDS_FILE=str(feeds))
     log = tmp_path / "worker.log"
@@ -98,14 +117,4 @@ feeds:
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(60)
-    with source.lock:
-        served = list(source.served)
-    listed = subprocess.run([SURGE, "samples", "calls.waiting", "--from", "10m", "--json"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert listed.returncode == 0, listed.stderr
-    stored = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
-    stored_at = [(datetime.fromisoformat(s["ts"].replace("Z", "+00:00")), s["value"])
-                 for s in stored]
-    want = [(datetime.fromisoformat(at), float(v)) for at, v in served]
-    assert stored_at == want, (f"served {len(want)}, stored {len(stored_at)}:\n"
-                               + log.read_text()[-3000:])
+    source.check_stored_once(env, log)

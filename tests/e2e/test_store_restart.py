@@ -5,12 +5,10 @@ and `surge samples` lists every value the source served, once each."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,17 +36,7 @@ def test_a_store_killed_and_started_again_loses_no_sample(tmp_path: Path) -> Non
     source = NowOnly()
     port, data = free_port(), tmp_path / "valkey"
     server = valkey(port, data)
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"""\
-feeds:
-  - name: cad-now
-    type: http_json
-    function: call_handling
-    url: "{source.url}"
-    interval: 1s
-    timeout: 1s
-    samples: {{each: "metrics[]", metric: "name", ts: "at", value: "value"}}
-""")
+    feeds = source.feeds_file(tmp_path, interval="1s")
     env = _env(SURGE_REDIS_URL=server.connection_url, SURGE_DATA_DIR=str(tmp_path / "var"),
                SURGE_FEEDS_FILE=str(feeds))
     log = tmp_path / "worker.log"
@@ -72,16 +60,6 @@ feeds:
         finally:
             worker.send_signal(signal.SIGINT)
             worker.wait(60)
-        with source.lock:
-            served = list(source.served)
-        listed = subprocess.run([SURGE, "samples", "calls.waiting", "--from", "10m", "--json"],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        source.check_stored_once(env, log)
     finally:
         server.stop()
-    assert listed.returncode == 0, listed.stderr
-    stored = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
-    stored_at = [(datetime.fromisoformat(s["ts"].replace("Z", "+00:00")), s["value"])
-                 for s in stored]
-    want = [(datetime.fromisoformat(at), float(v)) for at, v in served]
-    assert stored_at == want, (f"served {len(want)}, stored {len(stored_at)}:\n"
-                               + log.read_text()[-3000:])
