@@ -29,16 +29,12 @@ from feeds.base import Feed
 from surge.catalogue import Catalogue
 from surge.clock import Clock
 from surge.configfile import Node, Reader, did_you_mean, load_yaml
+from surge.runmode import NOT_LIVE_TYPES
 
-__all__ = ["COMMON", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "MAX_FEEDS", "NOT_LIVE_TYPES",
-           "FeedContext",
+__all__ = ["COMMON", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "MAX_FEEDS", "FeedContext",
            "FeedSpec", "entry_digests", "env_value", "load_feeds", "resolve_path"]
 
 COMMON = ("name", "type", "function", "interval", "timeout", "max_bytes")
-# feed types whose data are not happening now (replayed or invented): a file of nothing else
-# runs as simulated (surge/runmode.py) and its pages say so; a file may not mix them with
-# real feeds, whose pages would then show invented figures as live
-NOT_LIVE_TYPES = ("replay", "simulator")
 DEFAULT_TIMEOUT = 10.0  # seconds a poll may take before it is given up
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the largest payload read in one poll
 MAX_FEEDS = 500

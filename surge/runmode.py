@@ -18,7 +18,6 @@ import logging
 import time
 from pathlib import Path
 
-from feeds.config import NOT_LIVE_TYPES
 from surge.catalogue import Catalogue
 from surge.clock import Clock, Mode, scenario_origin
 from surge.errors import ConfigError, Problem, SurgeError
@@ -30,6 +29,10 @@ __all__ = ["EXERCISE_DIR", "plan_clock", "prepare_store", "store_dir"]
 log = logging.getLogger(__name__)
 EXERCISE_DIR = "exercise"
 SIMULATED_FEEDS = ("simulator",)
+# feed types of a feeds file whose data are not happening now (replayed or invented): a file
+# of nothing else runs as simulated and its pages say so; feeds/config.py refuses a file that
+# puts them beside real feeds, whose pages would then show invented figures as live
+NOT_LIVE_TYPES = ("replay", "simulator")
 
 
 def mode_of(settings: Settings) -> Mode:
