@@ -22,8 +22,9 @@ The families (labels in braces; counters are totals since a feed was first polle
     surge_feed_up{feed}                               1 when healthy: a poll succeeded within
                                                       three intervals and it is not down
     surge_feed_state{feed,state}                      1 for the state its last poll left:
-                                                      up, degraded or down (surge_feed_up
-                                                      also goes to 0 when polls stop)
+                                                      up, degraded or down; waiting before
+                                                      its first (surge_feed_up also goes
+                                                      to 0 when polls stop)
     surge_feed_consecutive_failures{feed}             failed polls in a row
     surge_feed_polls_total{feed}
     surge_feed_failed_polls_total{feed}
@@ -81,7 +82,7 @@ from surge.alerting.book import AlertBook, RecordUnreadable
 from surge.alerting.config import KINDS as ALERT_KINDS
 from surge.errors import ConfigError, StoreUnavailable
 from surge.levels import PublishedLevel
-from surge.store import FEED_STATES, REJECTION_REASONS, FeedStatus, WorkerInfo
+from surge.store import FEED_STATES, REJECTION_REASONS, WAITING, FeedStatus, WorkerInfo
 
 __all__ = ["PATH", "Snapshot", "SurgeCollector", "families", "install_metrics", "read_snapshot"]
 
@@ -190,7 +191,8 @@ def families(s: Snapshot) -> list[Metric]:
     up = gauge("surge_feed_up", "1 when the feed is healthy: polled successfully within three "
                                 "intervals and not down.", feed)
     state = gauge("surge_feed_state", "1 for the state the last poll left the feed in (up, "
-                                      "degraded or down), 0 for the others.", ["feed", "state"])
+                                      "degraded or down; waiting before the first), 0 for the "
+                                      "others.", ["feed", "state"])
     failures = gauge("surge_feed_consecutive_failures", "Failed polls in a row.", feed)
     polls = counter("surge_feed_polls_total", "Polls of the feed.", feed)
     failed = counter("surge_feed_failed_polls_total", "Polls that failed after every attempt.",
@@ -213,7 +215,7 @@ def families(s: Snapshot) -> list[Metric]:
         name = [f.name]
         info.add_metric([f.name, f.function], {})
         up.add_metric(name, 1 if f.healthy(s.now) else 0)
-        for each in FEED_STATES:
+        for each in (*FEED_STATES, WAITING):
             state.add_metric([f.name, each], 1 if f.state == each else 0)
         failures.add_metric(name, f.failures)
         polls.add_metric(name, f.polls)

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "FEED_STATES",
     "REJECTION_REASONS",
+    "WAITING",
     "BatchNotice",
     "Event",
     "FeedStatus",
@@ -49,6 +50,7 @@ __all__ = [
 DEFAULT_RETENTION = 35 * 86400
 QUARANTINE_LENGTH = 10_000
 FEED_STATES = ("up", "degraded", "down")  # a feed's state, as the poller records it
+WAITING = "waiting"  # the state of a feed taken on that has not been polled (or pushed to) yet
 REJECTED_PREFIX = "rejected:"  # feed hash fields counting rejections by category
 MAX_BATCH = 20_000  # samples per script call, so one call never holds the server for long
 NOTICE_LENGTH = 5_000  # batch notices kept (approx.): the engine reads them within seconds
@@ -137,12 +139,17 @@ class FeedStatus:
     last_attempts: int = 0  # fetch attempts the last poll made
     last_duration: float | None = None  # real seconds the last poll took, retries included
     rejected_by_reason: Mapping[str, int] = field(default_factory=dict)  # REJECTION_REASONS
+    # when a worker first took the feed on (expect_feeds): a feed nothing has been received
+    # from yet (state WAITING) is unhealthy once it has been waiting three intervals
+    expected_since: float | None = None
 
     def healthy(self, now: float) -> bool:
-        """Polled successfully within three intervals (at least a minute) and not down."""
-        if self.last_success is None or self.down_since is not None:
+        """Polled successfully within three intervals (at least a minute) and not down; a
+        feed never heard from is given three intervals from when it was taken on."""
+        if self.down_since is not None:
             return False
-        return now - self.last_success <= max(3 * self.interval, 60.0)
+        last = self.last_success if self.last_success is not None else self.expected_since
+        return last is not None and now - last <= max(3 * self.interval, 60.0)
 
 
 class Store:
@@ -588,6 +595,19 @@ class Store:
                       {"feed": feed, "at": f"{at:.3f}", "reason": rejection.reason,
                        "sample": json.dumps(rejection.raw, default=repr)[:2000]},
                       maxlen=QUARANTINE_LENGTH, approximate=True)
+        self._call(pipe.execute)
+
+    def expect_feeds(self, feeds: Iterable[tuple[str, str, float]], at: float) -> None:
+        """Record that the worker polls, or waits for pushes to, each of ``feeds`` (name,
+        function, interval), so that one never heard from is listed, WAITING, and goes
+        unhealthy (and raises its alert) after three intervals, like one that stops."""
+        pipe = self.client.pipeline(transaction=True)
+        for name, function, interval in feeds:
+            key = keys.feed(name)
+            pipe.sadd(keys.FEEDS, name)
+            pipe.hset(key, mapping={"function": function, "interval": interval})
+            pipe.hsetnx(key, "expected_since", f"{at:.3f}")
+            pipe.hsetnx(key, "state", WAITING)
         self._call(pipe.execute)
 
     def feed_status(self) -> list[FeedStatus]:
@@ -1278,7 +1298,8 @@ def _feed_status(name: str, row: dict[str, str]) -> FeedStatus:
         failed_polls=count("failed_polls"), retries=count("retries"),
         last_attempts=count("last_attempts"), last_duration=num("last_duration"),
         rejected_by_reason={k.removeprefix(REJECTED_PREFIX): int(v) for k, v in row.items()
-                            if k.startswith(REJECTED_PREFIX)})
+                            if k.startswith(REJECTED_PREFIX)},
+        expected_since=num("expected_since"))
 
 
 # Rejections are counted by category, so that counters stay few whatever a feed sends: the

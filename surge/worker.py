@@ -204,6 +204,7 @@ class Worker:
         self.pollers = [self._poller(feed) for feed in self.feeds
                         if getattr(feed, "polled", True)]
         # (a push feed is never polled: its system sends to POST /api/v1/samples)
+        self._expect(self.feeds, now)
         kind = WorkerTookOver if previous else WorkerStarted
         extra = {} if previous else {"feeds": tuple(f.name for f in self.feeds),
                                      "rules_version": self.catalogue.version}
@@ -297,10 +298,19 @@ class Worker:
             if scheduler is not None:
                 for poller in added:
                     self._schedule(scheduler, poller)
+        self._expect(self.feeds, self.clock())
         log.warning("feeds file %s taken up: %d feed(s) polled; new or changed: %s; stopped: %s",
                     stamp[0], len(self.pollers), ", ".join(p.feed.name for p in added) or "none",
                     ", ".join(sorted({p.feed.name for p in gone}
                                      - {p.feed.name for p in added})) or "none")
+
+    def _expect(self, feeds: list[Feed], now: float) -> None:
+        """Put every feed on the record, so one never heard from shows (WAITING, then
+        unhealthy with its alert) rather than being missing from /status."""
+        try:
+            self.store.expect_feeds([(f.name, f.function, f.interval) for f in feeds], now)
+        except StoreUnavailable as exc:  # its first poll records it anyway
+            log.warning("feeds not put on the record: %s", exc)
 
     def _spool(self, feed: Feed) -> Spool | None:
         """Where the feed's samples wait while the store is down: under the data dir."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from dashboard.formatting import format_age, uk_time
 from surge.catalogue import Catalogue
-from surge.store import FeedStatus, WorkerInfo
+from surge.store import WAITING, FeedStatus, WorkerInfo
 from surge.worker import ENGINE_STALLED_SECONDS, engine_stalled
 
 __all__ = ["FeedRow", "StatusPageView", "WorkerRow", "build_status_page"]
@@ -77,12 +77,18 @@ def _feed(feed: FeedStatus, catalogue: Catalogue, now: float, labels: Mapping[st
                  + (f" since {uk_time(since, catalogue.timezone, now=now)}" if since else ""))
         if feed.last_error:
             state += f": {feed.last_error[:200]}"
+    elif healthy and feed.state == WAITING:
+        state = "WAITING for its first poll or push"
     elif healthy:
         state = "OK"
     elif feed.down_since is not None:
         state = f"DOWN since {uk_time(feed.down_since, catalogue.timezone, now=now)}"
         if feed.last_error:
             state += f": {feed.last_error[:200]}"
+    elif feed.state == WAITING:
+        state = "DOWN: nothing received since it was set up"
+        if feed.expected_since is not None:
+            state += f" ({uk_time(feed.expected_since, catalogue.timezone, now=now)})"
     else:
         state = "DOWN: no successful poll recently"
     counts = (f"{feed.accepted:,} accepted · {feed.rejected:,} rejected · {feed.late:,} late "

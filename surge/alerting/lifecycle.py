@@ -119,8 +119,10 @@ def conditions(store: Store, catalogue: Catalogue, config: AlertingConfig, now: 
             out.append(_level_condition(lv, catalogue))
     for feed in store.feed_status():
         if not feed.healthy(now):
-            since = feed.down_since or feed.last_success or feed.last_attempt or now
-            why = feed.last_error or "no successful poll for three intervals"
+            since = (feed.down_since or feed.last_success or feed.last_attempt
+                     or feed.expected_since or now)
+            why = feed.last_error or ("no successful poll for three intervals"
+                                      if feed.polls else "nothing received since it was set up")
             out.append(Condition("feed", feed.name, f"Feed {feed.name}", f"feed down: {why}",
                                  since, function=feed.function or None))
     trust = trust_status(store, catalogue, now, levels)

@@ -219,6 +219,18 @@ def test_an_unacknowledged_alert_is_repeated(store: Store, alerter: Alerter,
     assert ("duty-managers", "firing") in statuses[1:], statuses
 
 
+def test_a_feed_never_heard_from_raises_its_alert_after_three_intervals(
+        store: Store, alerter: Alerter, clock: Clock) -> None:
+    store.expect_feeds([("pts-push", "pts", 60.0)], at=clock.now)  # as the worker does
+    alerter.step()
+    assert not [a for a in AlertBook(store).active().values() if a.kind == "feed"]
+    clock.advance(181)
+    alerter.step()
+    (feed,) = [a for a in AlertBook(store).active().values() if a.kind == "feed"]
+    assert feed.name == "pts-push"
+    assert feed.reason == "feed down: nothing received since it was set up"
+
+
 # --- silences ---------------------------------------------------------------------------------
 
 

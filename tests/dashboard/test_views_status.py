@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboard.views.status import build_status_page
 from surge.catalogue import Catalogue
-from surge.store import FeedStatus, WorkerInfo
+from surge.store import WAITING, FeedStatus, WorkerInfo
 from tests.dashboard.test_views_header import NOW
 
 REAL = 1_800_000_000.0  # the machine's clock: heartbeats and engine steps
@@ -83,3 +83,20 @@ def test_an_unreachable_store_is_the_first_problem(catalogue: Catalogue) -> None
     view = page(catalogue, store_error="cannot reach redis://store")
     assert view.problems == ("DATA STORE UNREACHABLE — cannot reach redis://store",)
     assert ("state", "UNREACHABLE") in view.store
+
+
+def test_a_feed_never_heard_from_waits_three_intervals_then_is_a_problem(
+        catalogue: Catalogue) -> None:
+    from dataclasses import replace
+
+    waiting = FeedStatus("cad-push", "call_handling", 60.0, None, None, None, None, None, 0, 0,
+                         0, 0, None, state=WAITING, expected_since=NOW - 60)
+    view = page(catalogue, feeds=[waiting])
+    assert view.problems == ()
+    assert view.feeds[0].healthy and view.feeds[0].state == "WAITING for its first poll or push"
+    assert view.feeds[0].last_poll == "never"
+    view = page(catalogue, feeds=[replace(waiting, expected_since=NOW - 181)])
+    assert not view.feeds[0].healthy
+    assert view.feeds[0].state.startswith("DOWN: nothing received since it was set up (")
+    assert any(p.startswith("FEED cad-push") and "nothing received" in p for p in view.problems)
+

@@ -16,7 +16,7 @@ from surge import keys
 from surge.catalogue import Catalogue
 from surge.errors import StoreUnavailable
 from surge.samples import Rejection, Sample, check_batch
-from surge.store import QUARANTINE_LENGTH, Store, redact_url
+from surge.store import QUARANTINE_LENGTH, WAITING, Store, redact_url
 
 # yesterday's UTC midnight: recent enough that retention keeps it, with a day either side
 T0 = (time.time() // 86400 - 1) * 86400
@@ -143,6 +143,20 @@ def test_feed_health_follows_success_and_failure(store: Store) -> None:
     store.record_poll("sim", function="ae", interval=30, at=T0 + 90)
     (status,) = store.feed_status()
     assert status.healthy(T0 + 91) and status.down_since is None
+
+
+def test_a_feed_taken_on_but_never_heard_from_is_listed_waiting_then_unhealthy(
+        store: Store) -> None:
+    store.expect_feeds([("cad-push", "call_handling", 60.0)], at=T0)
+    (status,) = store.feed_status()
+    assert (status.name, status.function, status.state, status.polls) == (
+        "cad-push", "call_handling", WAITING, 0)
+    assert status.healthy(T0 + 180) and not status.healthy(T0 + 181)  # three intervals
+    store.record_poll("cad-push", function="call_handling", interval=60, at=T0 + 200)
+    store.expect_feeds([("cad-push", "call_handling", 60.0)], at=T0 + 300)  # worker restarted
+    (status,) = store.feed_status()
+    assert status.state == "up" and status.expected_since == T0
+    assert status.healthy(T0 + 380) and not status.healthy(T0 + 381)  # from its last push
 
 
 def test_a_server_that_can_evict_gets_a_warning(store: Store, redis_client) -> None:

@@ -13,7 +13,7 @@ from surge.cli import main
 from surge.clock import Clock
 from surge.samples import Sample
 from surge.settings import Settings
-from surge.store import Store
+from surge.store import WAITING, Store
 from surge.worker import Worker
 from tests.conftest import free_port
 
@@ -48,6 +48,34 @@ def wait_for(condition, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+class PushedTo:
+    """A push feed: never polled, its system sends to the API."""
+
+    function = "pts"
+    interval = 60.0
+    polled = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def fetch(self, since, now):
+        raise AssertionError("a push feed is never polled")
+
+
+def test_every_feed_is_on_the_record_from_the_start_even_one_never_pushed_to(
+        store, catalogue) -> None:
+    worker = Worker(store, catalogue, [CountingFeed("quick", interval=0.2), PushedTo("pts-push")])
+    worker.start()
+    try:
+        wait_for(lambda: {s.name for s in store.feed_status()} == {"quick", "pts-push"})
+        wait_for(lambda: next(s for s in store.feed_status() if s.name == "quick").polls >= 1)
+    finally:
+        worker.stop()
+    status = {s.name: s for s in store.feed_status()}
+    assert status["pts-push"].state == WAITING and status["pts-push"].function == "pts"
+    assert status["quick"].state == "up"
 
 
 def test_each_feed_is_polled_and_a_slow_poll_never_overlaps(store, catalogue) -> None:
