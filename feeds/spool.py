@@ -17,6 +17,7 @@ dropped, never silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -150,13 +151,47 @@ class Spool:
         os.replace(temporary, self.path)
 
 
+# What spooled_counts has counted of each spool file: (file id, bytes counted, samples in
+# them). A spool only grows until it is emptied or rewritten, so a scrape reads only what was
+# added since the last; a file that is not the one counted (another file id, or shorter) is
+# counted afresh.
+_counted: dict[Path, tuple[tuple[int, int, bytes], int, int]] = {}  # guarded by the lock
+_counted_lock = threading.Lock()
+FINGERPRINT = 64  # bytes from the start of a file that, with its inode, tell it apart
+
+
 def spooled_counts(data_dir: Path) -> dict[str, int]:
-    """Samples spooled per feed file under ``data_dir`` (for status and metrics)."""
+    """Samples spooled per feed file under ``data_dir`` (for status and metrics), reading
+    only what each file gained since the last call."""
     folder = Path(data_dir) / FOLDER
+    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     out: dict[str, int] = {}
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        out[path.stem] = len(Spool(data_dir, path.stem))
+    with _counted_lock:
+        for gone in [p for p in _counted if p.parent == folder and p not in paths]:
+            del _counted[gone]
+        for path in paths:
+            try:
+                out[path.stem] = _count(path)
+            except FileNotFoundError:  # emptied meanwhile
+                _counted.pop(path, None)
     return out
+
+
+def _count(path: Path) -> int:
+    with open(path, "rb") as f:
+        stat = os.fstat(f.fileno())
+        file_id = (stat.st_dev, stat.st_ino, f.read(FINGERPRINT))
+        known, done, count = _counted.get(path, (file_id, 0, 0))
+        if known != file_id or stat.st_size < done:
+            done, count = 0, 0
+        f.seek(done)
+        data = f.read()
+    end = data.rfind(b"\n") + 1  # a line still being written is counted once it ends
+    for line in data[:end].splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: a drain
+            count += len(json.loads(line)["samples"])  # skips it too
+    _counted[path] = (file_id, done + end, count)
+    return count
 
 
 def _safe(name: str) -> str:

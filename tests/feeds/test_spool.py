@@ -45,6 +45,26 @@ def test_an_hour_of_outage_at_a_thousand_samples_a_minute_loses_nothing(
     assert not spool.path.exists() and spooled_counts(tmp_path) == {}
 
 
+def test_the_spooled_count_follows_the_file_reading_only_what_it_gained(
+        tmp_path: Path, store: Store) -> None:
+    spool = Spool(tmp_path, "cad-calls")
+    seen = []
+    for m in range(3):
+        spool.add("feed:cad-calls", minute(NOW - 600 + m * 60, 10))
+        seen.append(spooled_counts(tmp_path)["cad-calls"])
+    assert seen == [10, 20, 30] and len(spool) == 30
+    with open(spool.path, "ab") as out:  # a batch torn by a kill mid-write: not counted
+        out.write(b'{"source":"feed:cad-calls","samples":[["calls.waiting","trust",')
+    assert spooled_counts(tmp_path) == {"cad-calls": 30}
+    spool.add("feed:cad-calls", minute(NOW - 300, 5))  # written after it, on a line of its own
+    assert spooled_counts(tmp_path) == {"cad-calls": 35} and len(spool) == 35
+    assert spool.drain(dead(store)).left == 35  # the store is down: the file is rewritten
+    assert spooled_counts(tmp_path) == {"cad-calls": 35}
+    assert spool.drain(store).left == 0 and spooled_counts(tmp_path) == {}
+    spool.add("feed:cad-calls", minute(NOW - 120, 7))  # a new file, perhaps on the same inode
+    assert spooled_counts(tmp_path) == {"cad-calls": 7} == {"cad-calls": len(spool)}
+
+
 def test_a_store_down_again_keeps_what_it_did_not_take(tmp_path: Path, store: Store) -> None:
     spool = Spool(tmp_path, "pts")
     for m in range(3):
