@@ -21,13 +21,14 @@ from typing import Any
 import click
 
 # importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain,
-# alerting, alerts, feeds
+# alerting, alerts, feeds, export
 from surge import (  # noqa: F401
     cli_alerting,
     cli_alerts,
     cli_auth,
     cli_data,
     cli_events,
+    cli_export,
     cli_feeds,
     cli_levels,
     cli_rules,

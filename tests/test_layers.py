@@ -27,6 +27,7 @@ ALLOWED_UP = {
     "surge.cli": ("feeds.registry", "dashboard.app"),  # `surge run|worker|web` build them
     "surge.cli_feeds": ("feeds.registry",),  # `surge feeds check` builds them to check
     "surge.runmode": ("feeds.scenario",),  # an exercise starts at its scenario's start time
+    "surge.cli_export": ("dashboard.report",),  # a report is drawn as the pages draw
 }
 
 

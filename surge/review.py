@@ -1,0 +1,383 @@
+"""Post-incident review: what the record says about a window of time.
+
+Everything here is read from the store (samples and the events stream), never from what a
+page showed: the calculated levels as steps (trust first, then each function), the declared
+trust level, alerts with how long each took to be acknowledged, actions confirmed,
+declarations with their reasons, annotations and the rules versions in force. Exports
+(``surge export``) and the report are built from it.
+
+Times are UTC epoch seconds throughout; ``uk_iso`` writes an instant as UK local time with
+its offset, so the hour the clocks repeat in October appears twice, in order, told apart by
+its offset, and durations are plain differences of instants (a night from 19:00 to 07:00
+across the October change lasts 13 hours).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from surge.catalogue import Catalogue, Metric
+from surge.events import (
+    ActionConfirmed,
+    AlertAcknowledged,
+    AlertEscalated,
+    AlertFiring,
+    AlertResolved,
+    Annotation,
+    AnyEvent,
+    DeclarationWithdrawn,
+    Declared,
+    EngineStarted,
+    LevelChanged,
+    RulesLoaded,
+    read_events,
+)
+from surge.store import Store
+from surge.timefmt import UK
+
+__all__ = ["OVERALL", "AlertStory", "Review", "Steps", "downsample", "events_csv",
+           "read_review", "samples_csv", "uk_iso", "uk_iso_array"]
+
+OVERALL = "overall"  # the trust's calculated level, and its declared one
+QUIET_KINDS = ("samples_stored",)  # one per batch: the samples themselves are the record
+LOOK_BACK = 500  # level and declaration events read before a window for its first state
+SAMPLE_COLUMNS = ("ts_utc", "ts_uk", "metric", "scope", "value")
+EVENT_COLUMNS = ("ts_utc", "ts_uk", "kind", "name", "from", "to", "actor", "text", "fields")
+
+
+# --- times ------------------------------------------------------------------------------
+
+
+def uk_iso(ts: float) -> str:
+    """2026-10-25T01:30:00+01:00: the instant as UK local time, with its offset."""
+    return datetime.fromtimestamp(ts, UK).isoformat(timespec="seconds")
+
+
+def _offsets(ts: np.ndarray) -> np.ndarray:
+    """UK's UTC offset in seconds at each instant (the zone changes offset on the hour, so
+    it is looked up once per distinct hour)."""
+    hours = np.floor(ts / 3600.0).astype(np.int64)
+    unique, inverse = np.unique(hours, return_inverse=True)
+    offsets = np.array([_offset(h * 3600 + 1800) for h in unique.tolist()], dtype=np.int64)
+    return offsets[inverse]
+
+
+def _offset(ts: float) -> int:
+    offset = datetime.fromtimestamp(ts, UK).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _whole_seconds(ts: np.ndarray) -> np.ndarray:
+    """The second each instant falls in, taken as datetime does (to the microsecond first)."""
+    return (np.round(ts * 1e6) // 1_000_000).astype(np.int64)
+
+
+def _utc_array(ts: np.ndarray) -> np.ndarray:
+    seconds = _whole_seconds(ts).astype("datetime64[s]")
+    return np.char.add(np.datetime_as_string(seconds, unit="s"), "Z")
+
+
+def uk_iso_array(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ISO 8601 texts of many instants at once: (UTC with Z, UK local with offset), to the
+    second; as uk_iso gives one at a time."""
+    ts = np.asarray(ts, dtype=np.float64)
+    if not ts.size:
+        empty = np.array([], dtype=str)
+        return empty, empty
+    offsets = _offsets(ts)
+    whole = _whole_seconds(ts)
+    local = np.datetime_as_string((whole + offsets).astype("datetime64[s]"), unit="s")
+    sign = np.where(offsets < 0, "-", "+")
+    size = np.abs(offsets)
+    zone = np.char.add(np.char.add(sign, np.char.zfill((size // 3600).astype(str), 2)),
+                       np.char.add(":", np.char.zfill((size % 3600 // 60).astype(str), 2)))
+    return _utc_array(ts), np.char.add(local, zone)
+
+
+# --- levels over time -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A level over [start, end] as steps: from ts[i] it was levels[i] (None: not known,
+    or for the declared level, nothing declared); the last entry is the window's end."""
+
+    name: str
+    label: str
+    ts: tuple[float, ...]
+    levels: tuple[int | None, ...]
+
+    def time_at(self) -> dict[int | None, float]:
+        """Seconds at each level within the window."""
+        out: dict[int | None, float] = {}
+        for (t0, level), t1 in zip(zip(self.ts, self.levels, strict=True), self.ts[1:],
+                                   strict=False):
+            out[level] = out.get(level, 0.0) + (t1 - t0)
+        return out
+
+    @property
+    def highest(self) -> int | None:
+        known = [lv for lv in self.levels[:-1] if lv is not None]
+        return max(known) if known else None
+
+
+def _steps(name: str, label: str, before: int | None,
+           changes: Sequence[tuple[float, int | None]], start: float, end: float) -> Steps:
+    ts, levels = [start], [before]
+    for when, level in changes:
+        if when <= ts[-1]:  # at the start itself (or the same instant): the later wins
+            levels[-1] = level
+            continue
+        ts.append(when)
+        levels.append(level)
+    ts.append(end)
+    levels.append(levels[-1])
+    return Steps(name, label, tuple(ts), tuple(levels))
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertStory:
+    """One alert from the record: when it fired, who acknowledged it and how fast, how
+    often it escalated, when it was resolved (None: not within the window)."""
+
+    alert: str
+    name: str
+    severity: str
+    summary: str
+    fired: float
+    acknowledged: float | None = None
+    by: str | None = None
+    escalations: int = 0
+    resolved: float | None = None
+
+    @property
+    def ack_seconds(self) -> float | None:
+        return None if self.acknowledged is None else self.acknowledged - self.fired
+
+
+def _alert_stories(events: Iterable[AnyEvent]) -> tuple[AlertStory, ...]:
+    stories: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if isinstance(event, AlertFiring):
+            stories[event.alert] = {"alert": event.alert, "name": event.name,
+                                    "severity": event.severity, "summary": event.summary,
+                                    "fired": event.ts}
+            continue
+        story = stories.get(getattr(event, "alert", ""))
+        if story is None:  # fired before the window: not this window's story
+            continue
+        if isinstance(event, AlertAcknowledged) and "acknowledged" not in story:
+            story.update(acknowledged=event.ts, by=event.by)
+        elif isinstance(event, AlertEscalated):
+            story["escalations"] = story.get("escalations", 0) + 1
+        elif isinstance(event, AlertResolved) and "resolved" not in story:
+            story["resolved"] = event.ts
+    return tuple(AlertStory(**story) for story in stories.values())
+
+
+# --- the review -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the record says about [start, end]."""
+
+    start: float
+    end: float
+    levels: tuple[Steps, ...]  # the trust's calculated level first, then each function's
+    declared: Steps  # the trust's declared level (None: nothing declared)
+    events: tuple[AnyEvent, ...]  # everything recorded in the window but per-batch notes
+    alerts: tuple[AlertStory, ...]
+    declarations: tuple[Declared | DeclarationWithdrawn, ...]
+    actions: tuple[ActionConfirmed, ...]
+    annotations: tuple[Annotation, ...]
+    rules: tuple[tuple[float, str, str], ...]  # (from when, version, file or "") in force
+    exercise: bool  # the window holds an exercise's events
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start) / 3600
+
+    def ack_times(self) -> tuple[float | None, float | None, int]:
+        """Median and longest seconds to acknowledge, and how many were never acknowledged."""
+        took = [a.ack_seconds for a in self.alerts if a.ack_seconds is not None]
+        never = sum(1 for a in self.alerts if a.acknowledged is None)
+        return (statistics.median(took) if took else None, max(took) if took else None, never)
+
+
+def read_review(store: Store, catalogue: Catalogue, start: float, end: float) -> Review:
+    """The review of [start, end] from the store. ValueError when end is not after start."""
+    if not end > start:
+        raise ValueError("the window must end after it starts")
+    events = tuple(e for e in read_events(store, start=start, end=end)
+                   if e.kind not in QUIET_KINDS)
+    first_level, first_declared, first_rules = _first_states(store, start)
+    changes: dict[str, list[tuple[float, int | None]]] = {}
+    declared_changes: list[tuple[float, int | None]] = []
+    rules: list[tuple[float, str, str]] = []
+    if first_rules is not None:
+        rules.append((start, *first_rules))
+    for event in events:
+        if isinstance(event, LevelChanged):
+            changes.setdefault(event.name, []).append((event.ts, event.to))
+        elif isinstance(event, EngineStarted):  # the levels it starts from, and its rules
+            for name, number in _engine_levels(event).items():
+                changes.setdefault(name, []).append((event.ts, number))
+            if not rules or rules[-1][1] != event.rules_version:
+                rules.append((event.ts, event.rules_version, ""))
+        elif isinstance(event, Declared) and event.name == OVERALL:
+            declared_changes.append((event.ts, event.level))
+        elif isinstance(event, DeclarationWithdrawn) and event.name == OVERALL:
+            declared_changes.append((event.ts, None))
+        elif isinstance(event, RulesLoaded):
+            rules.append((event.ts, event.rules_version, event.source))
+    rows = [(OVERALL, "Trust (calculated)")] + [(f.id, f.label) for f in catalogue.functions]
+    levels = tuple(_steps(name, label, first_level.get(name), changes.get(name, []), start, end)
+                   for name, label in rows)
+    declared = _steps(OVERALL, "Trust (declared)", first_declared, declared_changes, start, end)
+    return Review(
+        start=start, end=end, levels=levels, declared=declared, events=events,
+        alerts=_alert_stories(events),
+        declarations=tuple(e for e in events if isinstance(e, Declared | DeclarationWithdrawn)),
+        actions=tuple(e for e in events if isinstance(e, ActionConfirmed)),
+        annotations=tuple(e for e in events if isinstance(e, Annotation)),
+        rules=tuple(rules),
+        exercise=any(e.exercise for e in events))
+
+
+def _engine_levels(event: EngineStarted) -> dict[str, int]:
+    """The levels an engine started at (each protocol's and the trust's)."""
+    return {str(name): int(number) for name, number in event.levels.items()
+            if isinstance(number, int) and not isinstance(number, bool)}
+
+
+def _first_states(store: Store, start: float) -> tuple[dict[str, int | None], int | None,
+                                                        tuple[str, str] | None]:
+    """Each level's, the declared level's and the rules' (version, file) state at
+    ``start``, from the newest events before it (a level with none on record there is not
+    known)."""
+    levels: dict[str, int | None] = {}
+    for event in read_events(store, end=start, kinds=[LevelChanged, EngineStarted],
+                             limit=LOOK_BACK):
+        if event.ts >= start:
+            continue
+        if isinstance(event, LevelChanged):  # oldest first: the newest wins
+            levels[event.name] = event.to
+        elif isinstance(event, EngineStarted):
+            levels.update(_engine_levels(event))
+    declared: int | None = None
+    for event in read_events(store, end=start, kinds=[Declared, DeclarationWithdrawn],
+                             limit=LOOK_BACK):
+        if getattr(event, "name", None) == OVERALL and event.ts < start:
+            declared = event.level if isinstance(event, Declared) else None
+    loaded = [e for e in read_events(store, end=start, kinds=[RulesLoaded, EngineStarted],
+                                     limit=1) if e.ts < start]
+    rules = None
+    if loaded and isinstance(loaded[-1], RulesLoaded | EngineStarted):
+        event = loaded[-1]
+        rules = (event.rules_version, getattr(event, "source", ""))
+    return levels, declared, rules
+
+
+# --- samples --------------------------------------------------------------------------
+
+
+def review_series(catalogue: Catalogue, *, functions: Iterable[str] | None = None,
+                  scopes: Iterable[str] | None = None,
+                  metrics: Iterable[str] | None = None) -> list[tuple[Metric, str]]:
+    """Every (metric, scope) the catalogue reports, narrowed to some functions, scopes
+    (``trust`` or site codes) or metric ids."""
+    functions = set(functions) if functions else None
+    scopes = set(scopes) if scopes else None
+    wanted = set(metrics) if metrics else None
+    out = []
+    for metric in catalogue.metrics.values():
+        if (functions is not None and metric.function not in functions) or \
+                (wanted is not None and metric.id not in wanted):
+            continue
+        out += [(metric, scope) for scope in catalogue.scopes_of(metric)
+                if scopes is None or scope in scopes]
+    return out
+
+
+def samples_csv(store: Store, series: Sequence[tuple[Metric, str]], start: float,
+                end: float, out: io.TextIOBase | Any) -> int:
+    """Write the stored samples of ``series`` in [start, end] as CSV (SAMPLE_COLUMNS),
+    oldest first (at the same instant, in the order of ``series``: the catalogue's, the
+    trust before its sites); the number of rows written."""
+    read = store.series([(m.id, scope) for m, scope in series], start, end)
+    parts = [(key, s) for key, s in read.items() if len(s)]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    if not parts:
+        return 0
+    ts = np.concatenate([s.ts for _, s in parts])
+    values = np.concatenate([s.values for _, s in parts])
+    which = np.concatenate([np.full(len(s), i) for i, (_, s) in enumerate(parts)])
+    order = np.lexsort((which, ts))
+    ts, values, which = ts[order], values[order], which[order]
+    utc, uk = uk_iso_array(ts)
+    names = [key for key, _ in parts]
+    writer.writerows(zip(utc.tolist(), uk.tolist(), [names[i][0] for i in which.tolist()],
+                         [names[i][1] for i in which.tolist()],
+                         [repr(v) for v in values.tolist()], strict=True))
+    return len(ts)
+
+
+def event_row(event: AnyEvent) -> list[str]:
+    """One event as EVENT_COLUMNS."""
+    fields = event.fields()
+    name = fields.get("name") or fields.get("feed") or fields.get("receiver") or ""
+    before = fields.get("from", fields.get("previous"))
+    after = fields.get("to", fields.get("level"))
+    actor = (fields.get("by") or fields.get("user") or fields.get("loaded_by")
+             or fields.get("worker") or "")
+    utc, uk = uk_iso_array(np.array([event.ts]))
+    return [str(utc[0]), str(uk[0]), event.kind, str(name),
+            "" if before is None else str(before), "" if after is None else str(after),
+            str(actor), event.describe(), json.dumps(fields, default=str, sort_keys=True)]
+
+
+def events_csv(events: Iterable[AnyEvent], out: io.TextIOBase | Any) -> int:
+    """Write events as CSV (EVENT_COLUMNS, the kind's fields as JSON last); rows written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EVENT_COLUMNS)
+    n = 0
+    for event in events:
+        writer.writerow(event_row(event))
+        n += 1
+    return n
+
+
+def downsample(ts: np.ndarray, values: np.ndarray, points: int = 5000
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``points`` points, keeping every peak: the series cut into points/2
+    equal spans of time, each giving its lowest and highest sample, in time order."""
+    if len(ts) <= points:
+        return ts, values
+    buckets = max(1, points // 2)
+    edges = np.linspace(ts[0], ts[-1], buckets + 1)
+    which = np.clip(np.searchsorted(edges, ts, side="right") - 1, 0, buckets - 1)
+    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    keep = []
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(ts)], strict=True):
+        part = values[a:b]
+        if np.all(np.isnan(part)):
+            keep.append(a)
+            continue
+        low, high = a + int(np.nanargmin(part)), a + int(np.nanargmax(part))
+        keep += sorted({low, high})
+    index = np.array(keep)
+    return ts[index], values[index]
