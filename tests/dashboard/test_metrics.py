@@ -102,7 +102,7 @@ def test_metrics_need_no_sign_in_and_read_the_store(client: FlaskClient, store: 
     assert value(got, "surge_feed_info", feed="cad", function="ae") == 1
     assert value(got, "surge_feed_up", feed="cad") == 1  # degraded, and its data still fresh
     assert {s.labels["state"]: s.value for s in got["surge_feed_state"].samples} == \
-        {"up": 0, "degraded": 1, "down": 0}
+        {"up": 0, "degraded": 1, "down": 0, "waiting": 0}
     assert value(got, "surge_feed_consecutive_failures", feed="cad") == 1
     assert value(got, "surge_feed_polls", "surge_feed_polls_total", feed="cad") == 2
     assert value(got, "surge_feed_failed_polls", "surge_feed_failed_polls_total",
