@@ -72,6 +72,7 @@ from feeds.push import (
 from feeds.registry import ADAPTERS, feed_context
 from surge.actions import (
     AlertAcknowledgement,
+    AnnotationMade,
     ConfirmationMade,
     Conflict,
     DeclarationMade,
@@ -83,6 +84,7 @@ from surge.actions import (
     UnknownAlert,
     WithdrawalMade,
     acknowledge_alert,
+    annotate,
     confirm_action,
     create_silence,
     declare_level,
@@ -113,7 +115,8 @@ SAID = {  # werkzeug's errors, as this API says them (the view itself says more 
 }
 ENDPOINTS = ("GET /api/v1/levels, POST /api/v1/declaration, DELETE /api/v1/declaration, "
              "POST /api/v1/actions/ID/confirm, GET /api/v1/alerts, POST /api/v1/alerts/ID/ack, "
-             "POST /api/v1/silences, DELETE /api/v1/silences/ID, POST /api/v1/samples")
+             "POST /api/v1/silences, DELETE /api/v1/silences/ID, GET /api/v1/annotations, "
+             "POST /api/v1/annotations, PUT /api/v1/annotations/ID, POST /api/v1/samples")
 SAMPLES = f"{PREFIX}/samples"
 BODY_KINDS: dict[str, Kind] = {"application/json": "json", "text/csv": "csv"}
 FEED_TOKEN_NEEDED = ("a feed token is required: send Authorization: Bearer surge_... with a "
@@ -268,6 +271,25 @@ def _ends(body: Mapping[str, Any], now: float) -> float:
     if when.tzinfo is None:
         raise _Refused(400, "ends must say its time zone: \"2026-11-18T15:00:00Z\" (UTC) or "
                             "\"2026-11-18T15:00:00+01:00\"", field="ends")
+    return when.timestamp()
+
+
+def _time(body: Mapping[str, Any], name: str) -> float | None:
+    """An ISO 8601 time with its zone (null or absent: None); 400 naming the field."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Refused(400, f"{name} must be an ISO 8601 time (text), not {_json_type(value)}",
+                       field=name)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Refused(400, f"{name} must be an ISO 8601 time such as "
+                            f"\"2026-11-18T15:00:00Z\", not {value[:40]!r}", field=name) from None
+    if when.tzinfo is None:
+        raise _Refused(400, f"{name} must say its time zone: \"2026-11-18T15:00:00Z\" (UTC) "
+                            f"or \"2026-11-18T15:00:00+01:00\"", field=name)
     return when.timestamp()
 
 
@@ -438,6 +460,21 @@ def confirmed_json(done: ConfirmationMade) -> dict[str, Any]:
             "action": {"id": a.id, "protocol": a.protocol, "protocol_label": a.protocol_label,
                        "level": a.level, "owner": a.owner, "do": a.do},
             "already": done.already, "event_id": done.event_id, "audit_id": done.audit_id}
+
+
+def note_json(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A note on the timeline: its times, author, subject, text now and every version."""
+    versions = record.get("versions") or [{}]
+    return {"id": record["note"], "by": record["by"], "role": record.get("role"),
+            **_at("at", record.get("at")), **_at("until", record.get("until")),
+            "about": record.get("about"), "text": versions[-1].get("text"),
+            "versions": [{"text": v.get("text"), "edit": v.get("edit"), "via": v.get("via"),
+                          **_at("written", v.get("ts"))} for v in versions]}
+
+
+def annotated_json(made: AnnotationMade) -> dict[str, Any]:
+    return {"annotation": note_json(made.record), "event_id": made.event_id,
+            "audit_id": made.audit_id}
 
 
 def pushed_json(report: PushReport) -> dict[str, Any]:
@@ -625,6 +662,40 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
 
     pushed_feeds = _PushFeeds(context)
 
+    @role_required(needed("view"))
+    @_answers
+    def notes() -> Response:
+        start = _time(request.args, "from")
+        end = _time(request.args, "to")
+        found = [n for n in context.store().annotations().values()
+                 if (start is None or (n.get("until") or n["at"]) >= start)
+                 and (end is None or n["at"] <= end)]
+        found.sort(key=lambda n: (n["at"], n["note"]))
+        return _with_csrf(_answer(200, {"annotations": [note_json(n) for n in found]}))
+
+    @role_required(needed("annotate"))
+    @_answers
+    def add_note() -> Response:
+        _csrf_checked()
+        body = _body(("text", "at", "until", "about"))
+        made = annotate(context.store(), web_actor("api"),
+                        text=_text(body, "text", required=True) or "",
+                        at=_time(body, "at"), until=_time(body, "until"),
+                        about=_text(body, "about", required=False))
+        return _answer(201, annotated_json(made))
+
+    @role_required(needed("annotate"))
+    @_answers
+    def change_note(note: str) -> Response:
+        _csrf_checked()
+        text = _text(_body(("text",)), "text", required=True) or ""
+        store = context.store()
+        if note not in store.annotations():
+            raise _Refused(404, f"there is no note {note[:40]!r} (GET {PREFIX}/annotations "
+                                f"lists them)")
+        return _answer(200, annotated_json(annotate(store, web_actor("api"), text=text,
+                                                    note=note)))
+
     def pushing_feed() -> tuple[PushFeed, Catalogue]:
         """The push feed whose token the request presents, and the catalogue in force: 401
         without a live token (none, unknown, revoked), 403 for a role token or a feed that is
@@ -717,6 +788,9 @@ def install_api(server: flask.Flask, context: DashboardContext) -> None:
     add(f"{PREFIX}/alerts/<alert_id>/ack", "api_ack", acknowledge, methods=["POST"])
     add(f"{PREFIX}/silences", "api_silence", silence, methods=["POST"])
     add(f"{PREFIX}/silences/<silence_id>", "api_unsilence", unsilence, methods=["DELETE"])
+    add(f"{PREFIX}/annotations", "api_notes", notes, methods=["GET"])
+    add(f"{PREFIX}/annotations", "api_add_note", add_note, methods=["POST"])
+    add(f"{PREFIX}/annotations/<note>", "api_change_note", change_note, methods=["PUT"])
     add(f"{PREFIX}/<path:rest>", "api_unknown", unknown, methods=["GET"])
     server.register_error_handler(HTTPException, _http_error)
     server.before_request_funcs.setdefault(None, []).insert(0, samples_door)

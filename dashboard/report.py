@@ -187,9 +187,13 @@ def _actions(review: Review) -> str:
 
 
 def _annotations(review: Review) -> str:
-    rows = [[_e(_when(a.ts)), _e(a.by), _e(a.name or ""), _e(a.text)]
-            for a in review.annotations]
-    return "<h2>Annotations</h2>" + _table(["When", "By", "About", "Note"], rows,
+    rows = []
+    for note in review.annotations:
+        when = _when(note.at) + (f" to {_when(note.until)}" if note.until else "")
+        changed = f" (changed {note.changes} time{'s' if note.changes > 1 else ''} by its " \
+                  f"author; every version is on record)" if note.changes else ""
+        rows.append([_e(when), _e(note.by), _e(note.about or ""), _e(note.text + changed)])
+    return "<h2>Annotations</h2>" + _table(["About the time", "By", "About", "Note"], rows,
                                            "No annotations in this window.")
 
 

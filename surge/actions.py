@@ -58,6 +58,7 @@ from surge.errors import SurgeError
 from surge.events import (
     ActionConfirmed,
     AlertAcknowledged,
+    Annotation,
     AuditEntry,
     DeclarationWithdrawn,
     Declared,
@@ -74,6 +75,7 @@ from surge.store import Store
 __all__ = [
     "Actor",
     "AlertAcknowledgement",
+    "AnnotationMade",
     "ConfirmationMade",
     "Conflict",
     "DeclarationMade",
@@ -91,6 +93,7 @@ __all__ = [
     "acknowledge_alert",
     "act_as",
     "add_token",
+    "annotate",
     "confirm_action",
     "create_silence",
     "declare_level",
@@ -521,6 +524,78 @@ def revoke_token(store: Store, actor: Actor, *, name: str,
 
 
 # --- checks shared by the actions ------------------------------------------------------------
+
+
+# --- notes on the timeline ---------------------------------------------------------------
+
+FUTURE_NOTE = 300.0  # seconds ahead of the clock a note may be about (clocks differ a little)
+
+
+@dataclass(frozen=True)
+class AnnotationMade:
+    """Note ``note`` as it stands now (``record``: its times and every version, oldest
+    first), after a new note (``edit`` 0) or its author's change ``edit``."""
+
+    note: str
+    edit: int
+    record: Mapping[str, Any]
+    event_id: str
+    audit_id: str
+
+
+def annotate(store: Store, actor: Actor, *, text: str, at: float | None = None,
+             until: float | None = None, about: str | None = None,
+             note: str | None = None) -> AnnotationMade:
+    """Put a note on the timeline, at a time (default now) or over a span; or, with
+    ``note``, change the text of a note of one's own: every version is kept, and nobody
+    changes or removes another's note. Needs ``annotate``."""
+    _allow(store, actor, "annotate")
+    words = _check_text(text, "note", required=True)
+    subject = _check_text(about, "subject", required=False) or None
+    recorder = Recorder(store)
+    for _ in range(_TRIES):
+        now = recorder.now()
+        before = store.annotations().get(note) if note is not None else None
+        if note is not None and before is None:
+            raise InvalidArgument(f"there is no note {note[:40]!r} to change")
+        if before is not None and before["by"] != actor.name:
+            raise Conflict(f"note {note} is {before['by']}'s: only its author may change it "
+                           f"(add a note of your own instead)")
+        if before is None:
+            when = now if at is None else _check_time(at, "at", now)
+            end = None if until is None else _check_time(until, "until", now)
+            if end is not None and end <= when:
+                raise InvalidArgument("until must be after at: a span ends after it starts")
+            number = 0
+            ident = note or f"an-{secrets.token_hex(5)}"
+            kept: dict[str, Any] = {"note": ident, "by": actor.name, "role": actor.role,
+                                    "at": when, "until": end, "about": subject, "versions": []}
+        else:
+            if at is not None or until is not None or about is not None:
+                raise InvalidArgument("a change of a note changes its text only; add a new "
+                                      "note for another time or subject")
+            ident, number = before["note"], len(before["versions"])
+            kept = {**before, "versions": list(before["versions"])}
+            when, end, subject = kept["at"], kept["until"], kept["about"]
+        kept["versions"].append({"text": words, "ts": now, "via": actor.via, "edit": number})
+        event = Annotation(ts=now, by=actor.name, role=actor.role, via=actor.via, text=words,
+                           name=subject, note=ident, time=when, until=end, edit=number)
+        audit = _audit(actor, "annotated" if number == 0 else "annotation_changed", now,
+                       note=ident, edit=number)
+        ids = store.swap_annotation(ident, before, kept, [recorder.encode(event),
+                                                          recorder.encode(audit)])
+        if ids is not None:
+            return AnnotationMade(ident, number, kept, ids[0], ids[1])
+    raise Conflict("the note kept changing while this change was made; nothing was "
+                   "written: look again and try again")
+
+
+def _check_time(value: Any, what: str, now: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidArgument(f"{what} must be a time")
+    if value > now + FUTURE_NOTE:
+        raise InvalidArgument(f"{what} is in the future: a note is about what has happened")
+    return float(value)
 
 
 def _check_level(level: Any, catalogue: Catalogue) -> int:

@@ -562,10 +562,16 @@ class Annotation(_PersonEvent):
     kind = "annotation"
     text: str
     name: str | None = None  # what it is about, if anything in particular
+    note: str = ""  # the note's id: every version of a note has it
+    time: float | None = None  # the time it is about (None: when it was written)
+    until: float | None = None  # the end of the span it is about, if it is a span
+    edit: int = 0  # 0 when written, then 1, 2, ... for each change by its author
+    via: str | None = None
 
     def describe(self) -> str:
         about = f" on {self.name}" if self.name else ""
-        return f"{self.by}{about}: {self.text}"
+        changed = f" (change {self.edit})" if self.edit else ""
+        return f"{self.by}{about}{changed}: {self.text}"
 
 
 # --- alerts and silences -------------------------------------------------------------------

@@ -87,6 +87,7 @@ __all__ = [
     "ALERT_ACKS",
     "ALERT_CONDITIONS",
     "ALERT_GROUPS",
+    "ANNOTATIONS",
     "AUDIT_REPEATS",
     "BATCHES",
     "CLOCK",
@@ -151,6 +152,7 @@ USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
 TOKENS = PREFIX + "tokens"
 DECLARATION = PREFIX + "declaration"
+ANNOTATIONS = PREFIX + "annotations"  # hash: note id -> the note and its every version (JSON)
 ALERTS = PREFIX + "alerts"
 ALERTS_RESOLVED = PREFIX + "alerts:resolved"
 ALERT_ACKS = PREFIX + "alerts:acks"

@@ -32,7 +32,6 @@ from surge.events import (
     AlertEscalated,
     AlertFiring,
     AlertResolved,
-    Annotation,
     AnyEvent,
     DeclarationWithdrawn,
     Declared,
@@ -44,7 +43,7 @@ from surge.events import (
 from surge.store import Store
 from surge.timefmt import UK
 
-__all__ = ["OVERALL", "AlertStory", "Review", "Steps", "downsample", "events_csv",
+__all__ = ["OVERALL", "AlertStory", "Note", "Review", "Steps", "downsample", "events_csv", "notes_in",
            "read_review", "samples_csv", "uk_iso", "uk_iso_array"]
 
 OVERALL = "overall"  # the trust's calculated level, and its declared one
@@ -187,6 +186,37 @@ def _alert_stories(events: Iterable[AnyEvent]) -> tuple[AlertStory, ...]:
     return tuple(AlertStory(**story) for story in stories.values())
 
 
+# --- notes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note on the timeline as it stands, about a time (or a span ``at`` to ``until``),
+    with its author and how many times they changed it."""
+
+    note: str
+    at: float
+    until: float | None
+    by: str
+    about: str | None
+    text: str
+    changes: int
+    written: float  # when its text was last written
+
+
+def notes_in(store: Store, start: float, end: float) -> tuple[Note, ...]:
+    """The notes about a time or a span within [start, end], by the time they are about."""
+    out = []
+    for record in store.annotations().values():
+        at, until = float(record["at"]), record.get("until")
+        if at > end or (until if until is not None else at) < start:
+            continue
+        latest = record["versions"][-1]
+        out.append(Note(record["note"], at, until, record["by"], record.get("about"),
+                        latest["text"], len(record["versions"]) - 1, latest["ts"]))
+    return tuple(sorted(out, key=lambda n: (n.at, n.note)))
+
+
 # --- the review -------------------------------------------------------------------------
 
 
@@ -202,7 +232,7 @@ class Review:
     alerts: tuple[AlertStory, ...]
     declarations: tuple[Declared | DeclarationWithdrawn, ...]
     actions: tuple[ActionConfirmed, ...]
-    annotations: tuple[Annotation, ...]
+    annotations: tuple[Note, ...]  # the notes about a time or span in the window, by time
     rules: tuple[tuple[float, str, str], ...]  # (from when, version, file or "") in force
     exercise: bool  # the window holds an exercise's events
 
@@ -252,7 +282,7 @@ def read_review(store: Store, catalogue: Catalogue, start: float, end: float) ->
         alerts=_alert_stories(events),
         declarations=tuple(e for e in events if isinstance(e, Declared | DeclarationWithdrawn)),
         actions=tuple(e for e in events if isinstance(e, ActionConfirmed)),
-        annotations=tuple(e for e in events if isinstance(e, Annotation)),
+        annotations=notes_in(store, start, end),
         rules=tuple(rules),
         exercise=any(e.exercise for e in events))
 

@@ -1173,6 +1173,36 @@ class Store:
         scripts = -(-len(events) // self.EVENT_BATCH)
         return [i.decode() for ids in results[:scripts] for i in ids]
 
+    def annotations(self) -> dict[str, dict[str, Any]]:
+        """Every note on the timeline: id -> its record (surge.actions.annotate)."""
+        raw = self._call(self.client.hgetall, keys.ANNOTATIONS)
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def swap_annotation(self, note: str, expected: Mapping[str, Any] | None,
+                        new: Mapping[str, Any],
+                        events: Sequence[tuple[str, Mapping[str, Any], float]] = ()
+                        ) -> list[str] | None:
+        """Keep note ``new`` and append ``events``, in one transaction, only while the note
+        is still ``expected`` (None: not there yet); the events' ids, or None (and nothing
+        written) when it changed meanwhile."""
+        pipe = self.client.pipeline(transaction=True)
+        try:
+            self._call(pipe.watch, keys.ANNOTATIONS)
+            raw = self._call(pipe.hget, keys.ANNOTATIONS, note)
+            if (json.loads(raw) if raw is not None else None) != (
+                    dict(expected) if expected is not None else None):
+                return None
+            pipe.multi()
+            self._queue_events(pipe, events)
+            pipe.hset(keys.ANNOTATIONS, note, json.dumps(dict(new)))
+            results = self._call(pipe.execute)
+        except redis.WatchError:
+            return None
+        finally:
+            pipe.reset()
+        scripts = -(-len(events) // self.EVENT_BATCH)
+        return [i.decode() for ids in results[:scripts] for i in ids]
+
     def put_field(self, key: str, field: str, value: str | None,
                   events: Sequence[tuple[str, Mapping[str, Any], float]] = ()) -> list[str]:
         """Set (None: delete) one field of a hash and append ``events``, in one

@@ -17,7 +17,7 @@ NEEDED = {
     "confirm": "duty_manager",
     "silence": "duty_manager",
     "declare": "commander",
-    "annotate": "commander",
+    "annotate": "duty_manager",
     "reload_rules": "admin",
     "manage_users": "admin",
     "manage_screens": "admin",

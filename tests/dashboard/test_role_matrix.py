@@ -300,6 +300,9 @@ def test_each_api_door_needs_the_role_its_action_needs(app: Dash) -> None:
     assert views["api_ack"].surge_role == needed("acknowledge")
     assert views["api_silence"].surge_role == views["api_unsilence"].surge_role == \
         needed("silence")
+    assert views["api_notes"].surge_role == needed("view")
+    assert views["api_add_note"].surge_role == views["api_change_note"].surge_role == \
+        needed("annotate") == "duty_manager"
 
 
 # --- the reload action through the CLI -----------------------------------------------------

@@ -10,11 +10,12 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from surge.actions import annotate
+from surge.auth import Actor
 from surge.cli import main
 from surge.events import (
     AlertAcknowledged,
     AlertFiring,
-    Annotation,
     Declared,
     EngineStarted,
     LevelChanged,
@@ -42,8 +43,11 @@ def evening(store: Store) -> float:
                     summary="Level 3 Severe pressure"),
         AlertAcknowledged(ts=t0 + 2110, alert="a1", name="overall", by="dm1"),
         Declared(ts=t0 + 2400, by="gold", role="commander", level=3, reason="<b>999 queue</b>"),
-        Annotation(ts=t0 + 2500, by="silver", role="duty_manager", text="HALO at RVX"),
     ])
+    note = annotate(store, Actor("silver", "duty_manager", "local", "cli"), text="HALO at RVX",
+                    at=t0 + 2500)
+    annotate(store, Actor("silver", "duty_manager", "local", "cli"), note=note.note,
+             text="HALO at RVX: major incident declared")
     return now
 
 
@@ -75,7 +79,8 @@ def test_the_html_report_opens_offline_and_shows_its_charts(
         browser.delete_network_conditions()
     assert len(charts) >= 2 and not errors, errors
     assert "Highest calculated trust level 3 Severe pressure" in text
-    assert "dm1 after 5 min" in text and "HALO at RVX" in text and "gold" in text
+    assert "dm1 after 5 min" in text and "gold" in text
+    assert "HALO at RVX: major incident declared (changed 1 time" in text
     assert "999 calls waiting" in text
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from surge.actions import annotate
+from surge.auth import Actor
 from surge.catalogue import Catalogue
 from surge.cli import main
 from surge.events import (
@@ -24,7 +27,6 @@ from surge.events import (
     AlertEscalated,
     AlertFiring,
     AlertResolved,
-    Annotation,
     Declared,
     EngineStarted,
     LevelChanged,
@@ -101,7 +103,7 @@ def test_a_night_across_a_clock_change_lasts_what_it_lasted(
 
 def test_the_review_tells_what_was_known_declared_alerted_and_done(
         store: Store, catalogue: Catalogue) -> None:
-    t0 = uk("2027-01-15T18:00:00+00:00")
+    t0 = float(int(time.time()) - 3 * 3600)  # notes are about the past
     recorder = Recorder(store)
     recorder.record_many([
         RulesLoaded(ts=t0 - 86400, rules_version="aaaa1111bbbb2222", source="surge_rules.yaml"),
@@ -120,8 +122,10 @@ def test_the_review_tells_what_was_known_declared_alerted_and_done(
         AlertFiring(ts=t0 + 3000, alert="a3", name="pts", severity="warning", summary="pts"),
         Declared(ts=t0 + 3300, by="gold", role="commander", level=3, previous=2, calculated=3,
                  reason="handover delays across the patch"),
-        Annotation(ts=t0 + 3400, by="silver", role="duty_manager", text="HALO at RVX"),
     ])
+    silver = Actor("silver", "duty_manager", "local", "cli")
+    annotate(store, silver, text="HALO at RVX", at=t0 + 3400)
+    annotate(store, silver, text="before the window", at=t0 - HOUR)
     review = read_review(store, catalogue, t0, t0 + 2 * HOUR)
     assert [e.kind for e in review.events][:2] == ["level_changed", "alert_firing"]
     assert "samples_stored" not in {e.kind for e in review.events}
@@ -137,7 +141,8 @@ def test_the_review_tells_what_was_known_declared_alerted_and_done(
     assert stories["a2"].resolved == t0 + 2400 and stories["a3"].acknowledged is None
     assert review.ack_times() == (420.0, 780.0, 1)  # median, longest, never acknowledged
     assert [d.reason for d in review.declarations] == ["handover delays across the patch"]
-    assert [a.text for a in review.annotations] == ["HALO at RVX"]
+    assert [(a.text, a.by, a.at) for a in review.annotations] == [("HALO at RVX", "silver",
+                                                                    t0 + 3400)]
     assert review.rules == ((t0, "aaaa1111bbbb2222", "surge_rules.yaml"),)
     with pytest.raises(ValueError, match="must end after it starts"):
         read_review(store, catalogue, t0, t0)
