@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/review.py
 	$(BIN)/python bench/wall_heap.py
 
 # Debian packages the tests drive for real: chromium and chromium-driver (browser tests),

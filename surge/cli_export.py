@@ -1,4 +1,5 @@
-"""The ``surge export`` command: a window of the record as CSV, or as a report (HTML, PDF)."""
+"""The review commands: ``surge export`` (a window of the record as CSV, or as a report in
+HTML or PDF) and ``surge annotate`` (a note on the timeline)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from typing import IO, Any
 
 import click
 
+from surge.actions import annotate as annotate_action
 from surge.catalogue import load_catalogue
 from surge.cli_base import (
+    as_option,
+    cli_actor,
     friendly_errors,
     main,
     open_checked_store,
@@ -24,9 +28,9 @@ from surge.cli_events import run_clock
 from surge.cli_rules import parse_time
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
-from surge.review import events_csv, read_review, review_series, samples_csv
+from surge.review import events_csv, read_review, review_series, samples_csv, uk_iso
 
-__all__ = ["export"]
+__all__ = ["annotate", "export"]
 
 FORMATS = {"samples": ("csv",), "events": ("csv",), "report": ("html", "pdf")}
 
@@ -97,6 +101,35 @@ def export(start: str, end: str | None, what: str, fmt: str | None, out: str | N
     else:
         _write_atomically(Path(out), render_pdf(html))
     _done(out, f"report of {review.hours:.1f} h, {Path(out).stat().st_size:,} bytes")
+
+
+@main.command()
+@click.argument("text")
+@click.option("--at", "at", help="The time it is about: as --from of surge export "
+              "[default: now].")
+@click.option("--until", help="The end of the span it is about, if it is a span.")
+@click.option("--about", help="What it is about: a site, a function, a feed (optional).")
+@click.option("--change", "note", metavar="NOTE",
+              help="Change the text of a note of your own (its id, an-...); every version "
+                   "is kept.")
+@as_option
+@store_options
+@friendly_errors
+def annotate(text: str, at: str | None, until: str | None, about: str | None,
+             note: str | None, as_user: str | None, **options: Any) -> None:
+    """Put a note on the timeline for the review ("HALO on scene at RVX"), at a time or
+    over a span. Duty managers and above; only its author changes a note."""
+    store = open_checked_store(settings_from_options(**options))
+    now = run_clock(store)()
+    made = annotate_action(store, cli_actor(store, as_user), text=text,
+                           at=parse_time(at, now, "--at") if at else None,
+                           until=parse_time(until, now, "--until") if until else None,
+                           about=about, note=note)
+    record = made.record
+    span = f" to {uk_iso(record['until'])}" if record.get("until") else ""
+    what = "changed" if made.edit else "added"
+    click.echo(f"Note {made.note} {what} by {record['by']}, about {uk_iso(record['at'])}"
+               f"{span}: {record['versions'][-1]['text']}")
 
 
 @contextlib.contextmanager

@@ -393,21 +393,21 @@ def events_csv(events: Iterable[AnyEvent], out: io.TextIOBase | Any) -> int:
 
 def downsample(ts: np.ndarray, values: np.ndarray, points: int = 5000
                ) -> tuple[np.ndarray, np.ndarray]:
-    """At most about ``points`` points, keeping every peak: the series cut into points/2
-    equal spans of time, each giving its lowest and highest sample, in time order."""
+    """At most about ``points`` points, keeping every peak: the series (in time order) cut
+    into points/2 equal spans of time, each giving its lowest and highest sample, in time
+    order. A span of missing values (NaN) keeps one of them, so a gap stays a gap."""
     if len(ts) <= points:
         return ts, values
     buckets = max(1, points // 2)
     edges = np.linspace(ts[0], ts[-1], buckets + 1)
     which = np.clip(np.searchsorted(edges, ts, side="right") - 1, 0, buckets - 1)
     starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    keep = []
-    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(ts)], strict=True):
-        part = values[a:b]
-        if np.all(np.isnan(part)):
-            keep.append(a)
-            continue
-        low, high = a + int(np.nanargmin(part)), a + int(np.nanargmax(part))
-        keep += sorted({low, high})
-    index = np.array(keep)
+    # sorted by span, then value (NaN last): each span's lowest comes first in it; its
+    # highest is the last before its NaNs, or its first when it holds nothing but NaN
+    order = np.lexsort((values, which))
+    numbers = np.isfinite(values[order])
+    counted = np.add.reduceat(numbers.astype(np.int64), starts)
+    lowest = order[starts]
+    highest = order[starts + np.maximum(counted - 1, 0)]
+    index = np.unique(np.concatenate([lowest, highest]))
     return ts[index], values[index]

@@ -213,10 +213,13 @@ def test_downsampling_keeps_every_peak() -> None:
     peaks = rng.choice(ts.size, 25, replace=False)
     values[peaks] = 100 + np.arange(25)
     values[7] = -50
+    values[800:960] = np.nan  # two spans of nothing: each keeps one, so the gap shows
+    values[1000] = np.nan  # one missing among numbers: the span's peaks are its numbers
     low_ts, low = downsample(ts, values, 5000)
+    assert np.isnan(low).sum() == 2 and set(low_ts[np.isnan(low)]) <= set(ts[800:960])
     assert len(low) <= 5000 and np.all(np.diff(low_ts) > 0)
     assert set(ts[peaks]) <= set(low_ts) and -50 in low
-    assert low.max() == values.max() and low.min() == values.min()
+    assert np.nanmax(low) == np.nanmax(values) and np.nanmin(low) == np.nanmin(values)
     assert downsample(ts[:100], values[:100])[0].tolist() == ts[:100].tolist()
 
 
@@ -265,4 +268,32 @@ def test_an_export_that_fails_leaves_no_half_written_file(
     assert result.exit_code != 0
     assert "needs headless Chromium, which is not installed here" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_surge_annotate_puts_a_note_on_the_timeline_and_its_author_changes_it(
+        store: Store, redis_url: str) -> None:
+    from tests.dashboard.conftest import add_user
+
+    add_user(store, "ann", "duty_manager")
+    add_user(store, "vic", "viewer")
+    base = ["--redis-url", redis_url, "--rules", str(RULES)]
+    made = CliRunner().invoke(main, ["annotate", "CAD restarted", "--at", "20m", "--until",
+                                     "10m", "--about", "cad", "--as", "ann", *base])
+    assert made.exit_code == 0, made.output
+    (note,) = store.annotations().values()
+    assert made.output.startswith(f"Note {note['note']} added by ann, about ")
+    assert note["until"] - note["at"] == 600 and note["about"] == "cad"
+    changed = CliRunner().invoke(main, ["annotate", "CAD restarted after a power cut",
+                                        "--change", note["note"], "--as", "ann", *base])
+    assert changed.exit_code == 0 and " changed by ann" in changed.output
+    assert [v["text"] for v in store.annotations()[note["note"]]["versions"]] == [
+        "CAD restarted", "CAD restarted after a power cut"]
+    for args, message in [
+            (["x", "--as", "vic"], "annotate needs the duty_manager role"),
+            (["x", "--change", note["note"]], "only its author may change it"),
+            (["x", "--at", "2099-01-01T00:00:00Z"], "in the future"),
+            (["x", "--at", "10m", "--until", "20m"], "until must be after at")]:
+        refused = CliRunner().invoke(main, ["annotate", *args, *base])
+        assert refused.exit_code != 0 and message in refused.output, refused.output
+    assert len(store.annotations()[note["note"]]["versions"]) == 2
 

