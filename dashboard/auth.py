@@ -291,7 +291,7 @@ def _guard() -> Response | None:
     callback = path == "/_dash-update-component"
     if callback and request.method == "POST" and not request.is_json:
         return _json(400, "expected a JSON callback request")  # also stops cross-site forms
-    now = context.clock()
+    now = context.security_clock()  # real time: an exercise's fast clock ends no session
     bearer = path.startswith(API_PREFIX) and "Authorization" in request.headers
     if bearer:  # a program with an API token: the token says who, whatever the cookie says
         _read_within_limit()

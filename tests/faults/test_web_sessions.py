@@ -163,3 +163,25 @@ def test_a_garbage_link_does_not_end_a_wall_screens_session(store: Store) -> Non
     assert wall.get(f"/screen/{token}").status_code == 302
     assert wall.get("/screen/garbage").status_code == 403
     assert wall.get("/").status_code == 200  # still the EOC wall
+
+
+# --- an exercise's fast clock ------------------------------------------------------------------
+
+
+def test_an_exercise_clock_running_fast_ends_no_session(store: Store) -> None:
+    """Sessions are timed in real time: at x60 an hour of the exercise passes every minute,
+    and a duty manager signed in must stay signed in (idle and absolute timeouts are the
+    people's, not the scenario's)."""
+    from surge.clock import Clock
+
+    real = [1_800_000_000.0]
+    clock = Clock.exercise(60, origin=real[0] - 5 * 3600, real=lambda: real[0])
+    add_user(store, "dm", "duty_manager")
+    app = create_app(auth_settings(), store, clock=clock)
+    browser = app.server.test_client()
+    assert sign_in_test_client(browser, "dm").status_code == 302
+    for _ in range(40):  # forty real minutes of use: forty hours of the exercise
+        real[0] += 60
+        answer = browser.get("/")
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    assert client_sessions(store, "user", "dm") == 1
