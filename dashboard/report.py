@@ -27,7 +27,7 @@ from surge.review import Review, Steps, downsample, uk_iso
 from surge.store import Store
 from surge.timefmt import UK
 
-__all__ = ["render_html", "render_pdf"]
+__all__ = ["levels_figure", "metric_figure", "render_html", "render_pdf"]
 
 INK = "#1b1f24"
 GRID = "#d0d7de"
@@ -38,7 +38,7 @@ def render_html(review: Review, store: Store, catalogue: Catalogue, *, generated
     """The report of ``review`` as one HTML document."""
     levels = {lv.number: lv for lv in catalogue.levels}
     parts = [_head(review, generated), _summary(review, levels), "<h2>Levels</h2>",
-             _chart(_levels_figure(review, catalogue), first=True),
+             _chart(levels_figure(review, catalogue, paper=True), first=True),
              _time_at_levels(review, levels), "<h2>Key figures</h2>",
              *_metric_charts(review, store, catalogue), _declarations(review),
              _alerts(review), _actions(review), _annotations(review), _rules(review),
@@ -239,15 +239,26 @@ def _steps_xy(steps: Steps) -> tuple[list[float], list[int | None]]:
     return list(steps.ts), list(steps.levels)
 
 
-def _levels_figure(review: Review, catalogue: Catalogue) -> dict[str, Any]:
+def levels_figure(review: Review, catalogue: Catalogue, *, paper: bool) -> dict[str, Any]:
+    """The levels of the window as steps (trust, declared, each function), declarations as
+    diamonds, and a mark for every alert fired and note; on paper, or in the pages' colours."""
     marks = [(e.ts, getattr(e, "level", 0), f"{datetime.fromtimestamp(e.ts, UK):%H:%M} "
               f"{e.describe()}") for e in review.declarations if e.kind == "declared"]
     figure = level_timeline([(s.label, *_steps_xy(s)) for s in review.levels],
                             _steps_xy(review.declared), marks,
                             [(lv.number, lv.name, lv.colour) for lv in catalogue.levels],
                             review.start, review.end, height=110 + 70 * len(review.levels))
+    happened = [(a.fired, "triangle-up", f"alert: {a.name}: {a.summary}") for a in review.alerts]
+    happened += [(n.at, "square", f"note by {n.by}: {n.text}") for n in review.annotations]
+    if happened:
+        figure["data"].append({
+            "type": "scatter", "x": [h[0] for h in happened], "y": [0.75] * len(happened),
+            "mode": "markers", "yaxis": "y", "name": "alerts and notes",
+            "marker": {"symbol": [h[1] for h in happened], "size": 11, "color": "#4aa3ff",
+                       "line": {"color": "#000", "width": 1}},
+            "text": [h[2][:200] for h in happened], "hovertemplate": "%{text}<extra></extra>"})
     _ticks(figure, review)
-    return _on_paper(figure)
+    return _on_paper(figure) if paper else figure
 
 
 def _ticks(figure: dict[str, Any], review: Review) -> None:
@@ -265,46 +276,55 @@ def _ticks(figure: dict[str, Any], review: Review) -> None:
 
 def _metric_charts(review: Review, store: Store, catalogue: Catalogue) -> list[str]:
     """Per function, its key figures for the trust over the window (every peak kept)."""
-    out = []
-    for function in catalogue.functions:
-        metrics = [m for m in catalogue.metrics_of(function.id) if TRUST in m.scopes]
-        shown = [m for m in metrics if m.key] or metrics
-        if not shown:
-            continue
-        series = store.series([(m.id, TRUST) for m in shown], review.start, review.end)
-        data: list[dict[str, Any]] = []
-        notes: list[dict[str, Any]] = []
-        layout: dict[str, Any] = {
-            "template": {}, "height": 90 + 120 * len(shown), "showlegend": False,
-            "paper_bgcolor": "white", "plot_bgcolor": "white",
-            "font": {"color": INK, "size": 12}, "margin": {"l": 60, "r": 10, "t": 30, "b": 30},
-            "title": {"text": function.label, "x": 0, "font": {"size": 15}}}
-        gap = 0.06
-        size = (1 - gap * (len(shown) - 1)) / len(shown)
-        for i, metric in enumerate(shown):
-            axis = "" if i == 0 else str(i + 1)
-            top = 1 - i * (size + gap)
-            got = series[(metric.id, TRUST)]
-            ts, values = downsample(got.ts, got.values)
-            layout[f"yaxis{axis}"] = {"domain": [top - size, top], "gridcolor": GRID,
-                                      "zeroline": False, "title": {"text": metric.unit}}
-            layout[f"xaxis{axis}"] = {"range": [review.start, review.end], "anchor": f"y{axis}",
-                                      "showticklabels": i == len(shown) - 1,
-                                      "gridcolor": GRID, "matches": "x" if i else None}
-            data.append({"type": "scatter", "x": ts.tolist(), "y": values.tolist(),
-                         "mode": "lines", "line": {"color": INK, "width": 1.6},
-                         "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": metric.label,
-                         "hovertemplate": f"{metric.label}: %{{y}} {metric.unit}<extra></extra>"})
-            notes.append(
-                {"text": f"{metric.label}" + ("" if len(got) else " — no data in this window"),
-                 "xref": "paper", "yref": f"y{axis} domain", "x": 0, "y": 1.0,
-                 "xanchor": "left", "yanchor": "bottom", "showarrow": False,
-                 "font": {"size": 12}})
-        layout["annotations"] = notes
-        figure = {"data": data, "layout": layout}
-        _ticks_all(figure, review, len(shown))
-        out.append(_chart(figure))
-    return out
+    return [_chart(figure) for function in catalogue.functions
+            if (figure := metric_figure(review, store, catalogue, function.id, paper=True))]
+
+
+def metric_figure(review: Review, store: Store, catalogue: Catalogue, function_id: str, *,
+                  paper: bool) -> dict[str, Any] | None:
+    """One function's key figures for the trust over the window, one row each, every peak
+    kept (None: it reports none for the trust)."""
+    function = next(f for f in catalogue.functions if f.id == function_id)
+    metrics = [m for m in catalogue.metrics_of(function.id) if TRUST in m.scopes]
+    shown = [m for m in metrics if m.key] or metrics
+    if not shown:
+        return None
+    ink, grid = (INK, GRID) if paper else ("#f4f7fa", "#263140")
+    series = store.series([(m.id, TRUST) for m in shown], review.start, review.end)
+    data: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {
+        "template": {}, "height": 90 + 120 * len(shown), "showlegend": False,
+        "paper_bgcolor": "white" if paper else "rgba(0,0,0,0)",
+        "plot_bgcolor": "white" if paper else "rgba(0,0,0,0)",
+        "font": {"color": INK if paper else "#c9d1da", "size": 12},
+        "margin": {"l": 60, "r": 10, "t": 30, "b": 30},
+        "title": {"text": function.label, "x": 0, "font": {"size": 15}}}
+    gap = 0.06
+    size = (1 - gap * (len(shown) - 1)) / len(shown)
+    for i, metric in enumerate(shown):
+        axis = "" if i == 0 else str(i + 1)
+        top = 1 - i * (size + gap)
+        got = series[(metric.id, TRUST)]
+        ts, values = downsample(got.ts, got.values)
+        layout[f"yaxis{axis}"] = {"domain": [top - size, top], "gridcolor": grid,
+                                  "zeroline": False, "title": {"text": metric.unit}}
+        layout[f"xaxis{axis}"] = {"range": [review.start, review.end], "anchor": f"y{axis}",
+                                  "showticklabels": i == len(shown) - 1,
+                                  "gridcolor": grid, "matches": "x" if i else None}
+        data.append({"type": "scatter", "x": ts.tolist(), "y": values.tolist(),
+                     "mode": "lines", "line": {"color": ink, "width": 1.6},
+                     "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": metric.label,
+                     "hovertemplate": f"{metric.label}: %{{y}} {metric.unit}<extra></extra>"})
+        notes.append(
+            {"text": f"{metric.label}" + ("" if len(got) else " — no data in this window"),
+             "xref": "paper", "yref": f"y{axis} domain", "x": 0, "y": 1.0,
+             "xanchor": "left", "yanchor": "bottom", "showarrow": False,
+             "font": {"size": 12}})
+    layout["annotations"] = notes
+    figure = {"data": data, "layout": layout}
+    _ticks_all(figure, review, len(shown))
+    return figure
 
 
 def _ticks_all(figure: dict[str, Any], review: Review, rows: int) -> None:
