@@ -1153,25 +1153,17 @@ class Store:
         """Replace the declaration with ``new`` (None: withdraw it) and append ``events``, in
         one transaction, only while it is still ``expected`` ({} for none); the events' ids,
         or None (and nothing written) when it changed meanwhile."""
-        pipe = self.client.pipeline(transaction=True)
-        try:
-            self._call(pipe.watch, keys.DECLARATION)
+        def now(pipe: Any) -> Any:
             raw = self._call(pipe.get, keys.DECLARATION)
-            if (json.loads(raw) if raw is not None else {}) != dict(expected):
-                return None
-            pipe.multi()
-            self._queue_events(pipe, events)
+            return json.loads(raw) if raw is not None else {}
+
+        def write(pipe: Any) -> None:
             if new is None:
                 pipe.delete(keys.DECLARATION)
             else:
                 pipe.set(keys.DECLARATION, json.dumps(dict(new)))
-            results = self._call(pipe.execute)
-        except redis.WatchError:
-            return None
-        finally:
-            pipe.reset()
-        scripts = -(-len(events) // self.EVENT_BATCH)
-        return [i.decode() for ids in results[:scripts] for i in ids]
+
+        return self._swap(keys.DECLARATION, now, dict(expected), write, events)
 
     def annotations(self) -> dict[str, dict[str, Any]]:
         """Every note on the timeline: id -> its record (surge.actions.annotate)."""
@@ -1185,16 +1177,29 @@ class Store:
         """Keep note ``new`` and append ``events``, in one transaction, only while the note
         is still ``expected`` (None: not there yet); the events' ids, or None (and nothing
         written) when it changed meanwhile."""
+        def now(pipe: Any) -> Any:
+            raw = self._call(pipe.hget, keys.ANNOTATIONS, note)
+            return json.loads(raw) if raw is not None else None
+
+        return self._swap(keys.ANNOTATIONS, now,
+                          dict(expected) if expected is not None else None,
+                          lambda pipe: pipe.hset(keys.ANNOTATIONS, note, json.dumps(dict(new))),
+                          events)
+
+    def _swap(self, watched: str, now: Callable[[Any], Any], expected: Any,
+              write: Callable[[Any], Any],
+              events: Sequence[tuple[str, Mapping[str, Any], float]]) -> list[str] | None:
+        """Compare and set: while ``watched`` holds what ``now`` reads as ``expected``,
+        ``write`` and append ``events`` in one transaction; the events' ids, or None (and
+        nothing written) when it is not, or changed meanwhile."""
         pipe = self.client.pipeline(transaction=True)
         try:
-            self._call(pipe.watch, keys.ANNOTATIONS)
-            raw = self._call(pipe.hget, keys.ANNOTATIONS, note)
-            if (json.loads(raw) if raw is not None else None) != (
-                    dict(expected) if expected is not None else None):
+            self._call(pipe.watch, watched)
+            if now(pipe) != expected:
                 return None
             pipe.multi()
             self._queue_events(pipe, events)
-            pipe.hset(keys.ANNOTATIONS, note, json.dumps(dict(new)))
+            write(pipe)
             results = self._call(pipe.execute)
         except redis.WatchError:
             return None
