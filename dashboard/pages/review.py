@@ -60,18 +60,11 @@ def layout(wall: str | None = None, around: str | None = None, start: str | None
            end: str | None = None, **_query: Any) -> html.Div:
     context = current()
     on_wall = wall == "1"
-    try:
-        catalogue: Catalogue | None = context.catalogue()
-    except ConfigError:
-        catalogue = None
-    functions = [{"label": f.label, "value": f.id} for f in catalogue.functions] \
-        if catalogue else []
-    sites = [{"label": f"{s.code} {s.name}", "value": s.code}
-             for s in catalogue.sites.values()] if catalogue else []
+    # (their options come with the window: the layout reads nothing, not even the rules)
     filters = html.Div(className="review-picker", children=[
-        dcc.Dropdown(id="review-function", options=functions, placeholder="every function",
+        dcc.Dropdown(id="review-function", options=[], placeholder="every function",
                      className="review-preset"),
-        dcc.Dropdown(id="review-site", options=sites, placeholder="every site",
+        dcc.Dropdown(id="review-site", options=[], placeholder="every site",
                      className="review-preset"),
     ])
     picker = html.Div(className="review-picker", children=[
@@ -259,6 +252,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                   Output("review-levels", "figure"), Output("review-time-at", "children"),
                   Output("review-figures", "children"), Output("review-grid", "rowData"),
                   Output("review-notes", "children"), Output("review-downloads", "children"),
+                  Output("review-function", "options"), Output("review-site", "options"),
                   Input("review-preset", "value"), Input("review-show", "n_clicks"),
                   Input("review-function", "value"), Input("review-site", "value"),
                   State("review-from", "value"), State("review-to", "value"),
@@ -281,12 +275,15 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         except (ValueError, ConfigError, StoreUnavailable) as exc:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
-            return (problem, [], {}, [], [], [], [], [])
+            return (problem, [], {}, [], [], [], [], [], [], [])
         span = (f"From {uk_iso(t1).replace('T', ' ')} to {uk_iso(t2).replace('T', ' ')} "
                 f"({format_span(t2 - t1)})")
         return (span, summary(review, catalogue), levels_figure(review, catalogue, paper=False),
                 time_at(review, catalogue), figures, event_rows(review, function, site),
-                note_list(review), downloads(t1, t2))
+                note_list(review), downloads(t1, t2),
+                [{"label": f.label, "value": f.id} for f in catalogue.functions],
+                [{"label": f"{s.code} {s.name}", "value": s.code}
+                 for s in catalogue.sites.values()])
 
     @app.callback(Output(_id("note-result", MATCH), "children"),
                   Input(_id("note-add", MATCH), "n_clicks"),

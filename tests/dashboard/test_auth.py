@@ -347,7 +347,7 @@ def _walk(node: Any) -> Any:
 def test_the_status_bar_says_who_is_signed_in(app: Dash, store: Store) -> None:
     add_user(store, "alice", "admin")
     add_user(store, "carol", "duty_manager")
-    pages = "StrategicTacticalOperationalProtocolsStatusAlerts"  # the pages both may open
+    pages = "StrategicTacticalOperationalProtocolsStatusAlertsReview"  # the pages both may open
     for name, shown, admin_link in (("alice", f"aliceadmin{pages}AdminSign out", True),
                                     ("carol", f"carolduty manager{pages}Sign out", False)):
         client = app.server.test_client()

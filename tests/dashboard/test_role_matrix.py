@@ -418,7 +418,8 @@ def test_every_page_declares_its_role_and_the_navigation_follows_it(app: Dash) -
 def test_the_admin_link_is_offered_to_admins_only(app: Dash, store: Store) -> None:
     from dashboard.components.navigation import nav_links
 
-    pages = ["/", "/tactical", "/operational", "/protocols", "/status", "/alerts"]  # every role's
+    pages = ["/", "/tactical", "/operational", "/protocols", "/status", "/alerts",
+             "/review"]  # every role's
     assert [link.href for link in nav_links("admin", "overview")] == [*pages, "/admin"]
     assert "/admin" not in [link.href for link in nav_links("admin", "admin")]
     for role in BELOW_ADMIN:
