@@ -198,7 +198,7 @@ def _annotations(review: Review) -> str:
 
 
 def _rules(review: Review) -> str:
-    rows = [[_e(_when(ts)), _e(version[:12]), _e(source or "(as the rules engine started)")]
+    rows = [[_e(_when(ts)), _e(version[:12]), _e(source or "(not on record)")]
             for ts, version, source in review.rules]
     return "<h2>Rules in force</h2>" + _table(["From", "Version", "File"], rows,
                                               "No rules loading is on record before or in "

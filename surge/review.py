@@ -38,6 +38,7 @@ from surge.events import (
     EngineStarted,
     LevelChanged,
     RulesLoaded,
+    decode,
     read_events,
 )
 from surge.store import Store
@@ -48,7 +49,6 @@ __all__ = ["OVERALL", "AlertStory", "Note", "Review", "Steps", "downsample", "ev
 
 OVERALL = "overall"  # the trust's calculated level, and its declared one
 QUIET_KINDS = ("samples_stored",)  # one per batch: the samples themselves are the record
-LOOK_BACK = 500  # level and declaration events read before a window for its first state
 SAMPLE_COLUMNS = ("ts_utc", "ts_uk", "metric", "scope", "value")
 EVENT_COLUMNS = ("ts_utc", "ts_uk", "kind", "name", "from", "to", "actor", "text", "fields")
 
@@ -253,7 +253,9 @@ def read_review(store: Store, catalogue: Catalogue, start: float, end: float) ->
         raise ValueError("the window must end after it starts")
     events = tuple(e for e in read_events(store, start=start, end=end)
                    if e.kind not in QUIET_KINDS)
-    first_level, first_declared, first_rules = _first_states(store, start)
+    rows = [(OVERALL, "Trust (calculated)")] + [(f.id, f.label) for f in catalogue.functions]
+    first_level, first_declared, first_rules = _first_states(store, start,
+                                                             [name for name, _ in rows])
     changes: dict[str, list[tuple[float, int | None]]] = {}
     declared_changes: list[tuple[float, int | None]] = []
     rules: list[tuple[float, str, str]] = []
@@ -273,7 +275,6 @@ def read_review(store: Store, catalogue: Catalogue, start: float, end: float) ->
             declared_changes.append((event.ts, None))
         elif isinstance(event, RulesLoaded):
             rules.append((event.ts, event.rules_version, event.source))
-    rows = [(OVERALL, "Trust (calculated)")] + [(f.id, f.label) for f in catalogue.functions]
     levels = tuple(_steps(name, label, first_level.get(name), changes.get(name, []), start, end)
                    for name, label in rows)
     declared = _steps(OVERALL, "Trust (declared)", first_declared, declared_changes, start, end)
@@ -293,31 +294,35 @@ def _engine_levels(event: EngineStarted) -> dict[str, int]:
             if isinstance(number, int) and not isinstance(number, bool)}
 
 
-def _first_states(store: Store, start: float) -> tuple[dict[str, int | None], int | None,
-                                                        tuple[str, str] | None]:
-    """Each level's, the declared level's and the rules' (version, file) state at
-    ``start``, from the newest events before it (a level with none on record there is not
-    known)."""
+def _first_states(store: Store, start: float, names: Sequence[str]
+                  ) -> tuple[dict[str, int | None], int | None, tuple[str, str] | None]:
+    """Each of ``names``' levels, the declared level and the rules (version, file) in force
+    at ``start``: from the newest events before it, read back only as far as needed (an
+    engine start gives every level at once). A level with nothing on record before the
+    window is not known."""
     levels: dict[str, int | None] = {}
-    for event in read_events(store, end=start, kinds=[LevelChanged, EngineStarted],
-                             limit=LOOK_BACK):
-        if event.ts >= start:
-            continue
-        if isinstance(event, LevelChanged):  # oldest first: the newest wins
-            levels[event.name] = event.to
+    rules: tuple[str, str] | None = None
+    for stored in store.events_before(start, [LevelChanged.kind, EngineStarted.kind,
+                                              RulesLoaded.kind]):
+        event = decode(stored)
+        if isinstance(event, LevelChanged):
+            if event.name in names:
+                levels.setdefault(event.name, event.to)
+            rules = rules or (event.rules_version, "")
         elif isinstance(event, EngineStarted):
-            levels.update(_engine_levels(event))
+            for name, number in _engine_levels(event).items():
+                levels.setdefault(name, number)
+            rules = rules or (event.rules_version, "")
+        elif isinstance(event, RulesLoaded):
+            rules = rules or (event.rules_version, event.source)
+        if rules is not None and all(name in levels for name in names):
+            break
     declared: int | None = None
-    for event in read_events(store, end=start, kinds=[Declared, DeclarationWithdrawn],
-                             limit=LOOK_BACK):
-        if getattr(event, "name", None) == OVERALL and event.ts < start:
+    for stored in store.events_before(start, [Declared.kind, DeclarationWithdrawn.kind]):
+        event = decode(stored)
+        if isinstance(event, Declared | DeclarationWithdrawn) and event.name == OVERALL:
             declared = event.level if isinstance(event, Declared) else None
-    loaded = [e for e in read_events(store, end=start, kinds=[RulesLoaded, EngineStarted],
-                                     limit=1) if e.ts < start]
-    rules = None
-    if loaded and isinstance(loaded[-1], RulesLoaded | EngineStarted):
-        event = loaded[-1]
-        rules = (event.rules_version, getattr(event, "source", ""))
+            break
     return levels, declared, rules
 
 

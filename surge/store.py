@@ -16,7 +16,7 @@ import math
 import struct
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -486,6 +486,20 @@ class Store:
             if count and len(out) == count:
                 break
         return out[::-1] if count else out
+
+    def events_before(self, end: float, kinds: Iterable[str]) -> Iterator[Event]:
+        """Events of some kinds filed before ``end``, newest first, read a page at a time as
+        the caller goes on: a reader that finds what it wants early reads no further."""
+        wanted = set(kinds)
+        high = str(self._event_ms(end) + round(self.EVENT_MARGIN * 1000))
+        for event_id, fields in self._event_entries("-", high, newest_first=True):
+            kind = fields[b"kind"].decode()
+            if kind not in wanted:
+                continue
+            event = Event(event_id.decode(), kind, float(fields[b"at"]),
+                          json.loads(fields[b"data"]))
+            if self._filed(event) < end:
+                yield event
 
     def _queue_events(self, pipe: Any, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> None:
         """Queue the appends on ``pipe``: a store method can write events in the same

@@ -106,7 +106,7 @@ def test_the_review_tells_what_was_known_declared_alerted_and_done(
     t0 = float(int(time.time()) - 3 * 3600)  # notes are about the past
     recorder = Recorder(store)
     recorder.record_many([
-        RulesLoaded(ts=t0 - 86400, rules_version="aaaa1111bbbb2222", source="surge_rules.yaml"),
+        RulesLoaded(ts=t0 - 86400, rules_version="v0", source="surge_rules.yaml"),
         level("ae", t0 - HOUR, 1, 2),  # before the window: ae starts it at 2
         Declared(ts=t0 - 30 * 60, by="gold", role="commander", level=2, reason="winter"),
         level("overall", t0 + 600, 2, 3),  # the trust had no change on record before
@@ -143,7 +143,7 @@ def test_the_review_tells_what_was_known_declared_alerted_and_done(
     assert [d.reason for d in review.declarations] == ["handover delays across the patch"]
     assert [(a.text, a.by, a.at) for a in review.annotations] == [("HALO at RVX", "silver",
                                                                     t0 + 3400)]
-    assert review.rules == ((t0, "aaaa1111bbbb2222", "surge_rules.yaml"),)
+    assert review.rules == ((t0, "v1", ""),)  # the version the newest level change used
     with pytest.raises(ValueError, match="must end after it starts"):
         read_review(store, catalogue, t0, t0)
 
@@ -161,6 +161,17 @@ def test_an_engine_start_gives_the_levels_it_started_from(store: Store,
     assert pts.time_at() == {2: HOUR}
     assert next(s for s in functions if s.name == "ae").time_at() == {None: HOUR}
     assert read_review(store, catalogue, t0, t0 + HOUR).rules == ((t0, "v1", ""),)
+
+
+def test_a_level_changed_long_before_the_window_is_known_at_its_start(
+        store: Store, catalogue: Catalogue) -> None:
+    t0 = uk("2027-01-15T18:00:00+00:00")
+    busy = [LevelChanged(ts=t0 - 3600 + i, name=f"ae/ae.stack@R{i % 7}", scope="trigger",
+                         from_=1, to=2, rules_version="v2") for i in range(1500)]
+    Recorder(store).record_many([level("overall", t0 - 5 * 86400, 1, 3), *busy])
+    trust = read_review(store, catalogue, t0, t0 + HOUR).levels[0]
+    assert trust.time_at() == {3: HOUR}  # 1,500 trigger changes later, still on record
+    assert read_review(store, catalogue, t0, t0 + HOUR).rules == ((t0, "v2", ""),)
 
 
 def test_samples_export_opens_in_pandas_with_the_documented_columns(
