@@ -18,7 +18,7 @@ import csv
 import io
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,8 +44,21 @@ from surge.events import (
 from surge.store import Store
 from surge.timefmt import UK
 
-__all__ = ["OVERALL", "AlertStory", "Note", "Review", "Steps", "downsample", "events_csv", "notes_in",
-           "read_review", "samples_csv", "uk_iso", "uk_iso_array"]
+__all__ = [
+    "OVERALL",
+    "AlertStory",
+    "Note",
+    "Review",
+    "Steps",
+    "downsample",
+    "events_csv",
+    "notes_in",
+    "read_review",
+    "samples_csv",
+    "samples_csv_parts",
+    "uk_iso",
+    "uk_iso_array",
+]
 
 OVERALL = "overall"  # the trust's calculated level, and its declared one
 QUIET_KINDS = ("samples_stored",)  # one per batch: the samples themselves are the record
@@ -352,23 +365,46 @@ def samples_csv(store: Store, series: Sequence[tuple[Metric, str]], start: float
     """Write the stored samples of ``series`` in [start, end] as CSV (SAMPLE_COLUMNS),
     oldest first (at the same instant, in the order of ``series``: the catalogue's, the
     trust before its sites); the number of rows written."""
-    read = store.series([(m.id, scope) for m, scope in series], start, end)
-    parts = [(key, s) for key, s in read.items() if len(s)]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SAMPLE_COLUMNS)
-    if not parts:
-        return 0
-    ts = np.concatenate([s.ts for _, s in parts])
-    values = np.concatenate([s.values for _, s in parts])
-    which = np.concatenate([np.full(len(s), i) for i, (_, s) in enumerate(parts)])
-    order = np.lexsort((which, ts))
-    ts, values, which = ts[order], values[order], which[order]
-    utc, uk = uk_iso_array(ts)
-    names = [key for key, _ in parts]
-    writer.writerows(zip(utc.tolist(), uk.tolist(), [names[i][0] for i in which.tolist()],
-                         [names[i][1] for i in which.tolist()],
-                         [repr(v) for v in values.tolist()], strict=True))
-    return len(ts)
+    rows = 0
+    for text, count in samples_csv_parts(store, series, start, end):
+        out.write(text)
+        rows += count
+    return rows
+
+
+def samples_csv_parts(store: Store, series: Sequence[tuple[Metric, str]], start: float,
+                      end: float, span: float = 6 * 3600.0) -> Iterator[tuple[str, int]]:
+    """samples_csv a part at a time, as (text, rows): the header, then ``span`` seconds of
+    samples after another, so a long window is never held whole (a web download streams)."""
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(SAMPLE_COLUMNS)
+    yield head.getvalue(), 0
+    wanted = [(m.id, scope) for m, scope in series]
+    t = start
+    while t <= end:
+        # [t, t + span) but the last, which includes ``end``
+        last = min(t + span, end)
+        read = store.series(wanted, t, last)
+        parts = [(key, s.ts, s.values) for key, s in read.items() if len(s)]
+        if last < end:  # this part ends before ``last``: that instant is the next part's
+            parts = [(key, ts[ts < last], values[ts < last]) for key, ts, values in parts]
+        parts = [(key, ts, values) for key, ts, values in parts if len(ts)]
+        t = last if last < end else end + 1
+        if not parts:
+            continue
+        ts = np.concatenate([p[1] for p in parts])
+        values = np.concatenate([p[2] for p in parts])
+        which = np.concatenate([np.full(len(p[1]), i) for i, p in enumerate(parts)])
+        order = np.lexsort((which, ts))
+        ts, values, which = ts[order], values[order], which[order]
+        utc, uk = uk_iso_array(ts)
+        names = [p[0] for p in parts]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(zip(
+            utc.tolist(), uk.tolist(), [names[i][0] for i in which.tolist()],
+            [names[i][1] for i in which.tolist()], [repr(v) for v in values.tolist()],
+            strict=True))
+        yield text.getvalue(), len(ts)
 
 
 def event_row(event: AnyEvent) -> list[str]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +37,14 @@ from surge.auth import needed
 from surge.catalogue import Catalogue
 from surge.declarations import MAX_TEXT
 from surge.errors import ConfigError, StoreUnavailable, SurgeError
-from surge.review import Review, events_csv, read_review, review_series, samples_csv, uk_iso
+from surge.review import (
+    Review,
+    events_csv,
+    read_review,
+    review_series,
+    samples_csv_parts,
+    uk_iso,
+)
 
 dash.register_page(__name__, path="/review", name="Review", title="Surge — Review", order=7,
                    role="viewer")
@@ -47,6 +56,7 @@ FORM = "form"
 EXPORTS = (("samples", "csv", "Samples (CSV)"), ("events", "csv", "Events (CSV)"),
            ("report", "html", "Report (HTML)"), ("report", "pdf", "Report (PDF)"))
 _THEME = {"function": "themeQuartz.withPart(agGrid.colorSchemeDark)"}
+EXPORTS_AT_ONCE = 2  # per web process: a report may start Chromium, a month of samples is big
 
 
 def _id(kind: str, key: str = FORM) -> dict[str, str]:
@@ -308,8 +318,28 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                          f"{uk_iso(made.record['at']).replace('T', ' ')}. Show the window "
                          f"again to see it on the timeline.", className="admin-ok")
 
+    exporting = threading.BoundedSemaphore(EXPORTS_AT_ONCE)
+
     @role_required(needed("view"))
     def export() -> flask.Response:
+        if not exporting.acquire(blocking=False):
+            busy = _plain(429, f"{EXPORTS_AT_ONCE} exports are being made already: try again "
+                               f"in a minute")
+            busy.headers["Retry-After"] = "30"
+            return busy
+        release = _Once(exporting.release)
+        try:
+            response = make_export(release)
+        except BaseException:
+            release()
+            raise
+        if response.is_streamed:  # held until sent whole, or the download dropped
+            response.call_on_close(release)
+        else:
+            release()
+        return response
+
+    def make_export(done: Callable[[], None]) -> flask.Response:
         args = flask.request.args
         what, fmt = args.get("what", ""), args.get("format", "")
         if (what, fmt) not in {(w, f) for w, f, _ in EXPORTS}:
@@ -325,10 +355,9 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         try:
             catalogue, store = context.catalogue(), context.store()
             name = f"surge-{what}-{datetime.fromtimestamp(t1, UK):%Y%m%d-%H%M}"
-            if what == "samples":
-                out = io.StringIO()
-                samples_csv(store, review_series(catalogue), t1, t2, out)
-                return _file(out.getvalue().encode(), "text/csv", f"{name}.csv")
+            if what == "samples":  # streamed: a long window is never held whole
+                parts = samples_csv_parts(store, review_series(catalogue), t1, t2)
+                return _file(_streamed(parts, done), "text/csv", f"{name}.csv")
             review = read_review(store, catalogue, t1, t2)
             if what == "events":
                 out = io.StringIO()
@@ -346,11 +375,35 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     app.server.add_url_rule("/review/export", "review_export", export, methods=["GET"])
 
 
+class _Once:
+    """Calls ``action`` the first time it is called, from whichever thread."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action = action
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self._action()
+
+
+def _streamed(parts: Iterator[tuple[str, int]], done: Callable[[], None]) -> Iterator[bytes]:
+    try:
+        for text, _ in parts:
+            yield text.encode()
+    finally:
+        done()
+
+
 def _plain(status: int, text: str) -> flask.Response:
     return flask.Response(text + "\n", status=status, mimetype="text/plain")
 
 
-def _file(data: bytes, mimetype: str, name: str) -> flask.Response:
+def _file(data: bytes | Iterator[bytes], mimetype: str, name: str) -> flask.Response:
     return flask.Response(data, mimetype=mimetype,
                           headers={"Content-Disposition": f'attachment; filename="{name}"',
                                    "Cache-Control": "no-store"})

@@ -92,6 +92,23 @@ def test_the_window_exports_download_for_anyone_signed_in(app: Dash, store: Stor
     assert report.status_code == 200 and b"Surge post-incident review" in report.data
 
 
+def test_at_most_two_exports_are_made_at_once(app: Dash, store: Store) -> None:
+    now = time.time()
+    store.write([Sample("calls.waiting", "trust", now - 60 * m, float(m)) for m in range(1, 6)])
+    client = client_as(app, store, "viewer")
+    query = {"what": "samples", "format": "csv", "start": f"{now - 3600:.0f}",
+             "end": f"{now:.0f}"}
+    downloading = [client.get("/review/export", query_string=query, buffered=False)
+                   for _ in range(2)]  # two downloads under way, not yet read
+    busy = client.get("/review/export", query_string=query)
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "30"
+    assert b"exports are being made already" in busy.data
+    assert [len(d.get_data().splitlines()) for d in downloading] == [6, 6]
+    for d in downloading:
+        d.close()
+    assert client.get("/review/export", query_string=query).status_code == 200
+
+
 def test_bad_export_parameters_are_a_400_in_words(app: Dash, store: Store) -> None:
     client = client_as(app, store, "viewer")
     for query, words in [({"what": "everything", "format": "csv"}, b"what and format"),

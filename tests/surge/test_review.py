@@ -42,6 +42,7 @@ from surge.review import (
     read_review,
     review_series,
     samples_csv,
+    samples_csv_parts,
     uk_iso,
     uk_iso_array,
 )
@@ -194,6 +195,18 @@ def test_samples_export_opens_in_pandas_with_the_documented_columns(
     empty = io.StringIO()
     assert samples_csv(store, series, t0 - 10 * HOUR, t0 - 9 * HOUR, empty) == 0
     assert empty.getvalue() == ",".join(SAMPLE_COLUMNS) + "\n"
+
+
+def test_samples_are_written_a_part_at_a_time_as_if_at_once(store: Store,
+                                                            catalogue: Catalogue) -> None:
+    t0 = uk("2027-01-15T18:00:00+00:00")
+    store.write([Sample("calls.waiting", scope, t0 + m * 60, float(m % 50))
+                 for m in range(0, 181) for scope in ("trust", "EOC-N")])  # 18:00 to 21:00
+    series = review_series(catalogue, metrics=["calls.waiting"])
+    whole = "".join(t for t, _ in samples_csv_parts(store, series, t0, t0 + 3 * HOUR, 1e9))
+    parts = list(samples_csv_parts(store, series, t0, t0 + 3 * HOUR, 1800))  # on the minute
+    assert len(parts) == 7 and "".join(t for t, _ in parts) == whole  # no row twice or lost
+    assert sum(n for _, n in parts) == 362 == len(whole.splitlines()) - 1
 
 
 def test_events_export_has_a_row_per_event_and_the_kinds_fields_as_json(
