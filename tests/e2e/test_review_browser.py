@@ -74,6 +74,7 @@ def test_the_export_downloads_with_the_browsers_session(surge_run: SurgeRun,
 def test_a_wall_screen_gets_no_note_form(surge_run: SurgeRun, browser: Any) -> None:
     browser.delete_all_cookies()
     browser.get(surge_run.screen_url)
-    open_review(browser, surge_run.url, "?wall=1&around=" + f"{time.time() - 600:.0f}")
+    moment = int(time.time()) - 600  # whole seconds, at least ten minutes ago
+    open_review(browser, surge_run.url, f"?wall=1&around={moment}")
     assert browser.find_elements(By.CSS_SELECTOR, "[id*='note-add']") == []
     assert "(2 h 10 min)" in browser.find_element(By.ID, "review-window").text
