@@ -23,9 +23,9 @@ from dashboard.figures import level_timeline, uk_ticks
 from dashboard.formatting import format_span
 from surge.catalogue import TRUST, Catalogue, Level
 from surge.errors import SurgeError
-from surge.review import Review, Steps, downsample, uk_iso
+from surge.review import Review, Steps, downsample
 from surge.store import Store
-from surge.timefmt import UK
+from surge.timefmt import UK, uk_iso
 
 __all__ = ["levels_figure", "metric_figure", "render_html", "render_pdf"]
 
@@ -206,7 +206,7 @@ def _rules(review: Review) -> str:
 
 
 def _event_log(review: Review) -> str:
-    rows = [[_e(uk_iso(e.ts).replace("T", " ")), _e(e.kind), _e(e.describe())
+    rows = [[_e(uk_iso(e.ts, sep=" ")), _e(e.kind), _e(e.describe())
              + (" <b>[EXERCISE]</b>" if e.exercise else "")] for e in review.events]
     return "<h2>Event log</h2>" + _table(["When (UK, with UTC offset)", "Kind", "What"], rows,
                                          "Nothing was recorded in this window.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from surge.configfile import did_you_mean
 from surge.errors import SurgeError
 from surge.events import KINDS, AnyEvent, read_events, to_json
 from surge.store import Store
+from surge.timefmt import uk_iso
 
 __all__ = ["events", "run_clock", "uk_with_offset"]
 
@@ -91,8 +91,7 @@ def line(event: AnyEvent) -> str:
 
 def uk_with_offset(ts: float) -> str:
     """2026-03-29 02:30:00+01:00: UK local time and its offset from UTC."""
-    when = datetime.fromtimestamp(ts, UK)
-    return when.isoformat(sep=" ", timespec="seconds")
+    return uk_iso(ts, sep=" ")
 
 
 def run_clock(store: Store) -> Clock:

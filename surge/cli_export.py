@@ -28,7 +28,8 @@ from surge.cli_events import run_clock
 from surge.cli_rules import parse_time
 from surge.configfile import did_you_mean
 from surge.errors import SurgeError
-from surge.review import events_csv, read_review, review_series, samples_csv, uk_iso
+from surge.review import events_csv, read_review, review_series, samples_csv
+from surge.timefmt import uk_iso
 
 __all__ = ["annotate", "export"]
 

@@ -42,7 +42,7 @@ from surge.events import (
     read_events,
 )
 from surge.store import Store
-from surge.timefmt import UK
+from surge.timefmt import UK, uk_iso, utc_iso
 
 __all__ = [
     "OVERALL",
@@ -56,7 +56,6 @@ __all__ = [
     "read_review",
     "samples_csv",
     "samples_csv_parts",
-    "uk_iso",
     "uk_iso_array",
 ]
 
@@ -67,11 +66,6 @@ EVENT_COLUMNS = ("ts_utc", "ts_uk", "kind", "name", "from", "to", "actor", "text
 
 
 # --- times ------------------------------------------------------------------------------
-
-
-def uk_iso(ts: float) -> str:
-    """2026-10-25T01:30:00+01:00: the instant as UK local time, with its offset."""
-    return datetime.fromtimestamp(ts, UK).isoformat(timespec="seconds")
 
 
 def _offsets(ts: np.ndarray) -> np.ndarray:
@@ -407,16 +401,20 @@ def samples_csv_parts(store: Store, series: Sequence[tuple[Metric, str]], start:
         yield text.getvalue(), len(ts)
 
 
+def event_subject(event: AnyEvent) -> str:
+    """What an event is about: a level's name, a feed, a receiver ("" when nothing)."""
+    fields = event.fields()
+    return str(fields.get("name") or fields.get("feed") or fields.get("receiver") or "")
+
+
 def event_row(event: AnyEvent) -> list[str]:
     """One event as EVENT_COLUMNS."""
     fields = event.fields()
-    name = fields.get("name") or fields.get("feed") or fields.get("receiver") or ""
     before = fields.get("from", fields.get("previous"))
     after = fields.get("to", fields.get("level"))
     actor = (fields.get("by") or fields.get("user") or fields.get("loaded_by")
              or fields.get("worker") or "")
-    utc, uk = uk_iso_array(np.array([event.ts]))
-    return [str(utc[0]), str(uk[0]), event.kind, str(name),
+    return [utc_iso(event.ts), uk_iso(event.ts), event.kind, event_subject(event),
             "" if before is None else str(before), "" if after is None else str(after),
             str(actor), event.describe(), json.dumps(fields, default=str, sort_keys=True)]
 

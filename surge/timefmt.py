@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-__all__ = ["UK", "uk_time", "utc_iso"]
+__all__ = ["UK", "uk_iso", "uk_time", "utc_iso"]
 
 UK = ZoneInfo("Europe/London")
 
@@ -22,6 +22,12 @@ def utc_iso(ts: float, *, exact: bool = False) -> str:
     when = datetime.fromtimestamp(ts, UTC)
     text = when.isoformat(timespec="auto" if exact and when.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def uk_iso(ts: float, sep: str = "T") -> str:
+    """2026-10-25T01:30:00+01:00: the instant as UK local time with its offset, so the hour
+    repeated in October is told apart; ``sep`` " " for people (2026-10-25 01:30:00+01:00)."""
+    return datetime.fromtimestamp(ts, UK).isoformat(sep=sep, timespec="seconds")
 
 
 def uk_time(ts: float, tz: tzinfo = UK, *, seconds: bool = True, now: float | None = None,

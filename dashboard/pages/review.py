@@ -39,12 +39,13 @@ from surge.declarations import MAX_TEXT
 from surge.errors import ConfigError, StoreUnavailable, SurgeError
 from surge.review import (
     Review,
+    event_subject,
     events_csv,
     read_review,
     review_series,
     samples_csv_parts,
-    uk_iso,
 )
+from surge.timefmt import uk_iso
 
 dash.register_page(__name__, path="/review", name="Review", title="Surge — Review", order=7,
                    role="viewer")
@@ -201,13 +202,12 @@ def time_at(review: Review, catalogue: Catalogue) -> html.Table:
 def event_rows(review: Review, function: str | None, site: str | None) -> list[dict[str, Any]]:
     rows = []
     for event in review.events:
-        fields = event.fields()
-        about = str(fields.get("name") or fields.get("feed") or fields.get("receiver") or "")
+        about = event_subject(event)
         if function and not about.startswith(function):
             continue
         if site and f"@{site}" not in about and about != site:
             continue
-        rows.append({"when": uk_iso(event.ts).replace("T", " "), "kind": event.kind,
+        rows.append({"when": uk_iso(event.ts, sep=" "), "kind": event.kind,
                      "about": about, "what": event.describe()
                      + (" [EXERCISE]" if event.exercise else ""),
                      "around": f"[around](/review?around={event.ts:.0f})"})
@@ -219,8 +219,8 @@ def note_list(review: Review) -> list:
         return [html.P("No notes about this window.", className="alerts-empty")]
     items = []
     for note in review.annotations:
-        when = uk_iso(note.at).replace("T", " ") + (
-            f" to {uk_iso(note.until).replace('T', ' ')}" if note.until else "")
+        when = uk_iso(note.at, sep=" ") + (
+            f" to {uk_iso(note.until, ' ')}" if note.until else "")
         changed = f" · changed {note.changes}×" if note.changes else ""
         items.append(html.Li([html.Span(when, className="silence-until"), " ",
                               html.Strong(note.text),
@@ -286,7 +286,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
             return (problem, [], {}, [], [], [], [], [], [], [])
-        span = (f"From {uk_iso(t1).replace('T', ' ')} to {uk_iso(t2).replace('T', ' ')} "
+        span = (f"From {uk_iso(t1, ' ')} to {uk_iso(t2, ' ')} "
                 f"({format_span(t2 - t1)})")
         return (span, summary(review, catalogue), levels_figure(review, catalogue, paper=False),
                 time_at(review, catalogue), figures, event_rows(review, function, site),
@@ -315,7 +315,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         except (InvalidArgument, ValueError, StoreUnavailable) as exc:
             return html.Span(f"Nothing changed: {exc}", className="admin-error")
         return html.Span(f"Note {made.note} added by {made.record['by']} about "
-                         f"{uk_iso(made.record['at']).replace('T', ' ')}. Show the window "
+                         f"{uk_iso(made.record['at'], ' ')}. Show the window "
                          f"again to see it on the timeline.", className="admin-ok")
 
     exporting = threading.BoundedSemaphore(EXPORTS_AT_ONCE)

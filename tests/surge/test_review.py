@@ -43,11 +43,11 @@ from surge.review import (
     review_series,
     samples_csv,
     samples_csv_parts,
-    uk_iso,
     uk_iso_array,
 )
 from surge.samples import Sample
 from surge.store import Store
+from surge.timefmt import uk_iso
 from tests.conftest import RULES
 
 # the clocks go back at 02:00 BST on 31 October 2027 and forward at 01:00 GMT on 28 March 2027
