@@ -30,9 +30,10 @@ import flask
 from dashboard.viewcache import ViewCache
 from surge.catalogue import Catalogue, load_catalogue
 from surge.clock import Clock
-from surge.context import open_store
+from surge.context import open_history, open_store
 from surge.errors import ConfigError, StoreUnavailable
 from surge.inforce import rules_from_text
+from surge.history import History
 from surge.settings import Settings
 from surge.store import Store
 
@@ -160,6 +161,10 @@ class DashboardContext:
                     self._store = open_store(self.settings,
                                              clock=_FollowedClock(self)).for_web()
         return self._store
+
+    def history(self) -> History:
+        """The whole record, for review: the store's hot window and the archive behind it."""
+        return open_history(self.settings, self.store())
 
 
 class _FollowedClock:

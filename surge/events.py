@@ -56,9 +56,11 @@ __all__ = [
     "AlertFiring",
     "AlertResolved",
     "Annotation",
+    "ArchiveFailed",
     "AnyEvent",
     "AuditEntry",
     "DeclarationWithdrawn",
+    "DayArchived",
     "Declared",
     "EngineStarted",
     "Event",
@@ -376,6 +378,36 @@ class StoreUp(Event):
 
     def describe(self) -> str:
         return f"{self.where} reachable again"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayArchived(Event):
+    """A UTC day left the hot window: written to the archive, checked, then trimmed from
+    the store (surge.archive)."""
+
+    kind = "day_archived"
+    day: str  # 2026-10-25 (UTC)
+    samples: int
+    events: int
+    location: str
+
+    def describe(self) -> str:
+        return (f"{self.day} (UTC) archived to {self.location}: {self.samples} samples, "
+                f"{self.events} events")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchiveFailed(Event):
+    """A day could not be archived: it and every later day stay in the store, which keeps
+    them up to 7 days past the hot window."""
+
+    kind = "archive_failed"
+    day: str
+    error: str
+    location: str
+
+    def describe(self) -> str:
+        return f"archiving {self.day} (UTC) to {self.location} FAILED: {self.error}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 | key                                 | type   | owner        | retention                          |
 |-------------------------------------|--------|--------------|------------------------------------|
-| surge:ts:{metric}:{scope}:{day}     | string | store.write  | expires retention after its day    |
+| surge:ts:{metric}:{scope}:{day}     | string | store.write  | archived, then deleted, once its   |
+|                                     |        |              | day leaves the hot window; expires |
+|                                     |        |              | 7 days later should that stall     |
 |   fixed 12-byte records, sorted by time: uint32 ms since the day's UTC midnight, float64 value |
 | surge:latest                        | hash   | store.write  | one field per series, kept         |
 |   field "{metric}|{scope}", value "{ts_ms}|" + 8-byte float64                                  |
@@ -10,9 +12,12 @@
 |   one entry per stored batch: "src" (writer) and "b" (the accepted records, by series);   |
 |   the rules engine reads it, so it evaluates every batch whoever wrote it                   |
 | surge:clock                         | hash   | surge run / worker | the run's clock: mode, speed, origin |
-| surge:events                        | stream | store.append_events | kept (the timeline of record) |
+| surge:events                        | stream | store.append_events | the hot window; older days are |
+|   archived, then trimmed (surge.archive)                                                    |
 |   entry: "kind", "at" (UTC epoch s), "data" (JSON: schema, exercise, the kind's fields; see  |
 |   surge.events); id "max(at ms, last id ms)-seq", so ids follow event time (docs/events.md)  |
+| surge:archive                       | hash   | surge.archive      | frontier: the first UTC day   |
+|   still in the store (older days are in the archive); archived_at; last_error(_at)          |
 | surge:quarantine                    | stream | store.quarantine   | newest ~10,000 entries        |
 | surge:feed:{feed}                   | hash   | store.record_poll  | kept; one per feed            |
 |   function, interval, state (up/degraded/down), last_success, last_attempt, last_error(_at), |
@@ -88,6 +93,7 @@ __all__ = [
     "ALERT_CONDITIONS",
     "ALERT_GROUPS",
     "ANNOTATIONS",
+    "ARCHIVE",
     "AUDIT_REPEATS",
     "BATCHES",
     "CLOCK",
@@ -152,6 +158,7 @@ USERS = PREFIX + "users"
 SCREENS = PREFIX + "screens"
 TOKENS = PREFIX + "tokens"
 DECLARATION = PREFIX + "declaration"
+ARCHIVE = PREFIX + "archive"  # hash: frontier (first day still here), archived_at, last_error
 ANNOTATIONS = PREFIX + "annotations"  # hash: note id -> the note and its every version (JSON)
 ALERTS = PREFIX + "alerts"
 ALERTS_RESOLVED = PREFIX + "alerts:resolved"

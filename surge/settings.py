@@ -7,7 +7,10 @@
 | SURGE_RULES           | ./surge_rules.yaml | the rules file (metric catalogue, sites, levels)    |
 | SURGE_HOST            | 127.0.0.1          | address the web server listens on                   |
 | SURGE_PORT            | 8050               | port the web server listens on                      |
-| SURGE_RETENTION       | 35d                | how long samples are kept                           |
+| SURGE_RETENTION       | 35d                | the hot window: how long samples and events stay in |
+|                       |                    | the store before they are archived (docs/review.md) |
+| SURGE_ARCHIVE         | DATA_DIR/archive   | where days older than the hot window are kept, as   |
+|                       |                    | Parquet: a directory, or a file:// or s3:// URL     |
 | SURGE_FEEDS_FILE      | ./feeds.yaml       | the feeds the worker polls (docs/feeds.md); absent: |
 |                       |                    | the feeds named in SURGE_FEEDS                      |
 | SURGE_FEEDS           | simulator          | built-in feeds polled when there is no feeds file   |
@@ -65,6 +68,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     retention: int = 35 * 86400
+    archive: str | None = None  # None: data_dir / "archive"
     feeds: tuple[str, ...] = ("simulator",)
     feeds_file: Path | None = None  # None: ./feeds.yaml if it exists
     scenario: str | None = None
@@ -122,6 +126,7 @@ class Settings:
         take("SURGE_HOST", "host", str)
         take("SURGE_PORT", "port", _port)
         take("SURGE_RETENTION", "retention", _positive_duration)
+        take("SURGE_ARCHIVE", "archive", _archive)
         take("SURGE_FEEDS", "feeds", _names)
         take("SURGE_FEEDS_FILE", "feeds_file", Path)
         take("SURGE_SCENARIO", "scenario", str)
@@ -153,6 +158,11 @@ class Settings:
             raise ConfigError(problems)
         settings = cls(**values)
         return replace(settings, **given)
+
+    @property
+    def archive_location(self) -> str:
+        """Where the archive is: SURGE_ARCHIVE, else the archive directory in the data dir."""
+        return self.archive or str(self.data_dir / "archive")
 
     @property
     def embedded(self) -> bool:
@@ -215,6 +225,15 @@ def _shown_url(raw: str) -> str:
         if "@" in netloc:
             netloc = "***@" + netloc.rpartition("@")[2]
         return f"{scheme}://{netloc}{slash}{path}"
+
+
+def _archive(raw: str) -> str:
+    scheme, sep, _ = raw.partition("://")
+    if sep and scheme not in ("file", "s3", "gs", "gcs", "hdfs", "abfs"):
+        raise ValueError("expected a directory, or a file://, s3://, gs:// or abfs:// URL")
+    if not sep:
+        _data_dir(raw)  # a path is checked as the data dir is
+    return raw
 
 
 def _data_dir(raw: str) -> Path:

@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 DEFAULT_RETENTION = 35 * 86400
+ARCHIVE_GRACE_MS = 7 * 86_400_000  # a day's samples outlive the hot window by this, should
+# archiving stall (surge.archive trims them as soon as they are archived)
 QUARANTINE_LENGTH = 10_000
 FEED_STATES = ("up", "degraded", "down")  # a feed's state, as the poller records it
 WAITING = "waiting"  # the state of a feed taken on that has not been polled (or pushed to) yet
@@ -250,7 +252,7 @@ class Store:
         header = "".join([f"{keys.series_field(metric, scope)}\n{day * keys.DAY_MS}\n{count}\n"
                           for metric, scope, day, count in groups])
         # a day's chunk is kept until the end of its day plus the retention period
-        args = [source or "-", NOTICE_LENGTH, keys.DAY_MS + int(self.retention * 1000), header,
+        args = [source or "-", NOTICE_LENGTH, keys.DAY_MS + int(self.retention * 1000) + ARCHIVE_GRACE_MS, header,
                 packed]
         late = [samples[i] for i in late_at]
         if not len(sent):
@@ -479,7 +481,7 @@ class Store:
                 continue
             event = Event(event_id.decode(), kind, float(fields[b"at"]),
                           json.loads(fields[b"data"]))
-            filed = self._filed(event)
+            filed = self.filed_at(event)
             if (start is not None and filed < start) or (end is not None and filed > end):
                 continue
             out.append(event)
@@ -498,7 +500,7 @@ class Store:
                 continue
             event = Event(event_id.decode(), kind, float(fields[b"at"]),
                           json.loads(fields[b"data"]))
-            if self._filed(event) < end:
+            if self.filed_at(event) < end:
                 yield event
 
     def _queue_events(self, pipe: Any, events: Sequence[tuple[str, Mapping[str, Any], float]]) -> None:
@@ -533,12 +535,63 @@ class Store:
         """An event's time in whole ms, rounded up (so its id is never before it)."""
         return max(math.ceil(at * 1000), 0)
 
-    def _filed(self, event: Event) -> float:
+    def filed_at(self, event: Event) -> float:
         """The time an event is found by: its own, unless it was recorded late."""
         recorded = int(event.id.partition("-")[0])
         if recorded - self._event_ms(event.at) > round(self.EVENT_MARGIN * 1000):
             return recorded / 1000
         return event.at
+
+    # --- the archive frontier (surge.archive) -------------------------------------------
+
+    def archive_frontier(self) -> int | None:
+        """The first UTC day (days since 1970-01-01) still in the store: every earlier one is
+        in the archive. None: nothing was ever archived."""
+        raw = self._call(self.client.hget, keys.ARCHIVE, "frontier")
+        return None if raw is None else int(raw)
+
+    def archive_state(self) -> dict[str, str]:
+        return self._decoded(self._call(self.client.hgetall, keys.ARCHIVE))
+
+    def note_archive_error(self, error: str | None, at: float) -> None:
+        if error is None:
+            self._call(self.client.hdel, keys.ARCHIVE, "last_error", "last_error_at")
+        else:
+            self._call(self.client.hset, keys.ARCHIVE,
+                       mapping={"last_error": error, "last_error_at": repr(at)})
+
+    def oldest_event_ms(self) -> int | None:
+        first = self._call(self.client.xrange, keys.EVENTS, "-", "+", count=1)
+        return int(first[0][0].decode().partition("-")[0]) if first else None
+
+    def all_series(self) -> list[SeriesKey]:
+        """Every series ever written (each has a latest value), in a stable order."""
+        return sorted(keys.split_series_field(f.decode())
+                      for f in self._call(self.client.hkeys, keys.LATEST))
+
+    def trim_archived(self, day: int, series: Iterable[SeriesKey],
+                      events: Sequence[tuple[str, Mapping[str, Any], float]] = ()) -> bool:
+        """Drop an archived day from the store: its samples, the events before the next day
+        (every one is filed on or before this day), move the frontier past it and append
+        ``events``, in one transaction. False (nothing done) when the frontier is past this
+        day or was moved meanwhile: another process is archiving."""
+        chunks = [keys.chunk(m, s, day) for m, s in series]
+        expected = self.archive_frontier()
+        if expected is not None and expected > day:
+            return False
+
+        def now(pipe: Any) -> int | None:
+            raw = pipe.hget(keys.ARCHIVE, "frontier")
+            return None if raw is None else int(raw)
+
+        def write(pipe: Any) -> None:
+            if chunks:
+                pipe.delete(*chunks)
+            pipe.xtrim(keys.EVENTS, minid=str((day + 1) * keys.DAY_MS))
+            pipe.hset(keys.ARCHIVE, mapping={"frontier": day + 1,
+                                             "archived_at": repr(self.clock())})
+
+        return self._swap(keys.ARCHIVE, now, expected, write, events) is not None
 
     # --- feeds ------------------------------------------------------------------------
 
