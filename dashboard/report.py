@@ -23,8 +23,8 @@ from dashboard.figures import level_timeline, uk_ticks
 from dashboard.formatting import format_span
 from surge.catalogue import TRUST, Catalogue, Level
 from surge.errors import SurgeError
+from surge.history import Record
 from surge.review import Review, Steps, downsample
-from surge.store import Store
 from surge.timefmt import UK, uk_iso
 
 __all__ = ["levels_figure", "metric_figure", "render_html", "render_pdf"]
@@ -34,13 +34,13 @@ GRID = "#d0d7de"
 PDF_TIMEOUT = 120.0  # seconds Chromium may take to print a report
 
 
-def render_html(review: Review, store: Store, catalogue: Catalogue, *, generated: float) -> str:
+def render_html(review: Review, record: Record, catalogue: Catalogue, *, generated: float) -> str:
     """The report of ``review`` as one HTML document."""
     levels = {lv.number: lv for lv in catalogue.levels}
     parts = [_head(review, generated), _summary(review, levels), "<h2>Levels</h2>",
              _chart(levels_figure(review, catalogue, paper=True), first=True),
              _time_at_levels(review, levels), "<h2>Key figures</h2>",
-             *_metric_charts(review, store, catalogue), _declarations(review),
+             *_metric_charts(review, record, catalogue), _declarations(review),
              _alerts(review), _actions(review), _annotations(review), _rules(review),
              _event_log(review), "</main></body></html>"]
     return "\n".join(parts)
@@ -274,13 +274,13 @@ def _ticks(figure: dict[str, Any], review: Review) -> None:
     figure["layout"]["xaxis"].update(tickvals=values, ticktext=labels)
 
 
-def _metric_charts(review: Review, store: Store, catalogue: Catalogue) -> list[str]:
+def _metric_charts(review: Review, record: Record, catalogue: Catalogue) -> list[str]:
     """Per function, its key figures for the trust over the window (every peak kept)."""
     return [_chart(figure) for function in catalogue.functions
-            if (figure := metric_figure(review, store, catalogue, function.id, paper=True))]
+            if (figure := metric_figure(review, record, catalogue, function.id, paper=True))]
 
 
-def metric_figure(review: Review, store: Store, catalogue: Catalogue, function_id: str, *,
+def metric_figure(review: Review, record: Record, catalogue: Catalogue, function_id: str, *,
                   paper: bool) -> dict[str, Any] | None:
     """One function's key figures for the trust over the window, one row each, every peak
     kept (None: it reports none for the trust)."""
@@ -290,7 +290,7 @@ def metric_figure(review: Review, store: Store, catalogue: Catalogue, function_i
     if not shown:
         return None
     ink, grid = (INK, GRID) if paper else ("#f4f7fa", "#263140")
-    series = store.series([(m.id, TRUST) for m in shown], review.start, review.end)
+    series = record.series([(m.id, TRUST) for m in shown], review.start, review.end)
     data: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     layout: dict[str, Any] = {

@@ -21,10 +21,11 @@ from typing import Any
 import click
 
 # importing the sub-CLIs registers their commands on main: users, screens, audit, rules, explain,
-# alerting, alerts, feeds, export
+# alerting, alerts, archive, feeds, export
 from surge import (  # noqa: F401
     cli_alerting,
     cli_alerts,
+    cli_archive,
     cli_auth,
     cli_data,
     cli_events,

@@ -23,6 +23,7 @@ from surge.cli_base import (
 from surge.cli_events import run_clock, uk_with_offset
 from surge.cli_rules import parse_time
 from surge.configfile import did_you_mean
+from surge.context import open_history
 from surge.errors import SurgeError
 from surge.events import Recorder, SamplesStored, iso_utc
 from surge.inforce import catalogue_in_force
@@ -145,7 +146,7 @@ def samples(metric: str, scope: str, start: str | None, end: str | None, as_json
     t2 = parse_time(end, now, "--to") if end else now
     if t2 < t1:
         raise SurgeError("--to must be later than --from")
-    series = store.series([(metric, scope)], t1, t2)[(metric, scope)]
+    series = open_history(settings, store).series([(metric, scope)], t1, t2)[(metric, scope)]
     if as_json:
         for ts, value in zip(series.ts.tolist(), series.values.tolist(), strict=True):
             click.echo(json.dumps({"ts": iso_utc(ts), "metric": metric, "scope": scope,

@@ -18,6 +18,7 @@ from surge.cli_base import (
 from surge.cli_rules import parse_time
 from surge.clock import Clock
 from surge.configfile import did_you_mean
+from surge.context import open_history
 from surge.errors import SurgeError
 from surge.events import KINDS, AnyEvent, read_events, to_json
 from surge.store import Store
@@ -64,13 +65,15 @@ def events(start: str | None, end: str | None, kinds: tuple[str, ...], limit: in
                              f"kinds are {', '.join(sorted(KINDS))}, and "
                              f"{', '.join(FAMILIES)} for all of a family's")
     kinds = tuple(dict.fromkeys(wanted))
-    store = open_checked_store(settings_from_options(**options))
+    settings = settings_from_options(**options)
+    store = open_checked_store(settings)
     now = run_clock(store)()
     t1 = parse_time(start, now, "--from") if start else None
     t2 = parse_time(end, now, "--to") if end else None
     if t1 is not None and t2 is not None and t2 < t1:
         raise SurgeError("--to must be later than --from")
-    found = read_events(store, start=t1, end=t2, kinds=kinds or None, limit=limit)
+    found = read_events(open_history(settings, store), start=t1, end=t2,
+                        kinds=kinds or None, limit=limit)
     if as_json:
         for event in found:
             click.echo(json.dumps(to_json(event), default=str))

@@ -27,6 +27,7 @@ from surge.cli_base import (
 from surge.cli_events import run_clock
 from surge.cli_rules import parse_time
 from surge.configfile import did_you_mean
+from surge.context import open_history
 from surge.errors import SurgeError
 from surge.review import events_csv, read_review, review_series, samples_csv
 from surge.timefmt import uk_iso
@@ -76,6 +77,7 @@ def export(start: str, end: str | None, what: str, fmt: str | None, out: str | N
             raise SurgeError(f"{option}: unknown {value!r}{did_you_mean(value, known)} "
                              f"(known: {', '.join(known)})")
     store = open_checked_store(settings)
+    record = open_history(settings, store)  # the hot window and the archive behind it
     now = run_clock(store)()
     t1 = parse_time(start, now, "--from")
     t2 = parse_time(end, now, "--to") if end else now
@@ -84,10 +86,10 @@ def export(start: str, end: str | None, what: str, fmt: str | None, out: str | N
     if what == "samples":
         series = review_series(catalogue, functions=functions, scopes=scopes)
         with _output(out) as stream:
-            rows = samples_csv(store, series, t1, t2, stream)
+            rows = samples_csv(record, series, t1, t2, stream)
         _done(out, f"{rows:,} sample(s)")
         return
-    review = read_review(store, catalogue, t1, t2)
+    review = read_review(record, catalogue, t1, t2)
     if what == "events":
         with _output(out) as stream:
             rows = events_csv(review.events, stream)
@@ -95,7 +97,7 @@ def export(start: str, end: str | None, what: str, fmt: str | None, out: str | N
         return
     from dashboard.report import render_html, render_pdf  # drawn as the pages draw
 
-    html = render_html(review, store, catalogue, generated=now)
+    html = render_html(review, record, catalogue, generated=now)
     assert out is not None
     if fmt == "html":
         _write_atomically(Path(out), html.encode())

@@ -76,7 +76,7 @@ def backtest(start: str, end: str | None, rules_file: str | None, input_file: st
              fmt: str, **options: Any) -> None:
     """Evaluate rules over history: every level transition with its reason, and the time
     spent at each level."""
-    from surge.context import open_store
+    from surge.context import open_history, open_store
     from surge.rules.backtest import (
         format_csv,
         format_json,
@@ -98,7 +98,7 @@ def backtest(start: str, end: str | None, rules_file: str | None, input_file: st
     else:
         store = open_store(settings)
         store.ping()
-        samples = stored_samples(store, loaded, t1, t2)
+        samples = stored_samples(open_history(settings, store), loaded, t1, t2)
     result = run_backtest(loaded, samples, t1, t2)
     click.echo({"table": format_table, "csv": format_csv, "json": format_json}[fmt](result))
 
@@ -132,7 +132,7 @@ def reload(as_user: str | None, **options: Any) -> None:
 @friendly_errors
 def explain(at: str | None, as_json: bool, show_all: bool, **options: Any) -> None:
     """Current levels with their reasons."""
-    from surge.context import open_store
+    from surge.context import open_history, open_store
     from surge.rules.loader import load_rules
 
     settings = _settings(**options)
@@ -148,7 +148,7 @@ def explain(at: str | None, as_json: bool, show_all: bool, **options: Any) -> No
         when = None
     else:
         when = parse_time(at, now, "--at")
-        raw = _levels_at(store, loaded, when)
+        raw = _levels_at(open_history(settings, store), loaded, when)
     levels = parse_levels(raw, loaded.catalogue)
     if as_json:
         click.echo(json.dumps({

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     Self,
@@ -45,6 +46,9 @@ from surge.bus import Bus, Unsubscribe
 from surge.store import Event as StoredEvent
 from surge.store import Store
 
+if TYPE_CHECKING:
+    from surge.history import Record
+
 __all__ = [
     "ENVELOPE",
     "KINDS",
@@ -56,11 +60,11 @@ __all__ = [
     "AlertFiring",
     "AlertResolved",
     "Annotation",
-    "ArchiveFailed",
     "AnyEvent",
+    "ArchiveFailed",
     "AuditEntry",
-    "DeclarationWithdrawn",
     "DayArchived",
+    "DeclarationWithdrawn",
     "Declared",
     "EngineStarted",
     "Event",
@@ -826,7 +830,7 @@ def decode(stored: StoredEvent) -> AnyEvent:
                         data=data, id=stored.id)
 
 
-def read_events(store: Store, *, start: float | None = None, end: float | None = None,
+def read_events(store: Record, *, start: float | None = None, end: float | None = None,
                 kinds: Iterable[str | type[Event]] | None = None,
                 limit: int | None = None) -> list[AnyEvent]:
     """Events filed between ``start`` and ``end`` (inclusive; see docs/events.md for events

@@ -20,7 +20,7 @@ from surge import keys
 from surge.archive import Archive, Rollup, rollup
 from surge.store import Event, Series, SeriesKey, Store
 
-__all__ = ["History", "Record", "STEPS", "Rollup", "step_for"]
+__all__ = ["STEPS", "History", "Record", "Rollup", "step_for"]
 
 STEPS = (300, 3600)  # the archive's rollups: 5 minutes and 1 hour
 RAW_UP_TO = 3 * 86400.0  # windows up to this long are drawn from samples, longer from rollups
@@ -62,7 +62,7 @@ class History:
     def series(self, wanted: Iterable[SeriesKey], start: float, end: float) -> dict[SeriesKey, Series]:
         wanted = list(dict.fromkeys(wanted))
         split = self.frontier()
-        if start >= split or self.archive is None:
+        if start >= split or self.archive is None:  # (nothing archived: split is -inf)
             return self.store.series(wanted, start, end)
         old = self.archive.series(wanted, start, min(end, split - 0.001))
         if end < split:
@@ -94,7 +94,7 @@ class History:
                kinds: Iterable[str] | None = None, count: int | None = None) -> list[Event]:
         names = None if kinds is None else list(kinds)
         split = self.frontier()
-        if self.archive is None or (start is not None and start >= split):
+        if split == -math.inf or (start is not None and start >= split):
             return self.store.events(start, end, names, count)
         new = [] if end is not None and end < split else self.store.events(
             split if start is None or start < split else start, end, names, count)
@@ -107,8 +107,10 @@ class History:
     def events_before(self, end: float, kinds: Iterable[str]) -> Iterator[Event]:
         names = list(kinds)
         split = self.frontier()
-        if end > split:
-            yield from self.store.events_before(end, names)
+        if end > split:  # (the store still holds events filed on the last archived day
+            # but recorded after it: the archive has those)
+            yield from (e for e in self.store.events_before(end, names)
+                        if self.store.filed_at(e) >= split)
         if self.archive is not None and split > -math.inf:
             yield from self.archive.events_before(min(end, split), names)
 

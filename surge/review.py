@@ -1,10 +1,11 @@
 """Post-incident review: what the record says about a window of time.
 
-Everything here is read from the store (samples and the events stream), never from what a
-page showed: the calculated levels as steps (trust first, then each function), the declared
-trust level, alerts with how long each took to be acknowledged, actions confirmed,
-declarations with their reasons, annotations and the rules versions in force. Exports
-(``surge export``) and the report are built from it.
+Everything here is read from the record (samples and events, from the store's hot window
+and the archive behind it: surge.history), never from what a page showed: the calculated
+levels as steps (trust first, then each function), the declared trust level, alerts with
+how long each took to be acknowledged, actions confirmed, declarations with their reasons,
+annotations and the rules versions in force. Exports (``surge export``) and the report are
+built from it.
 
 Times are UTC epoch seconds throughout; ``uk_iso`` writes an instant as UK local time with
 its offset, so the hour the clocks repeat in October appears twice, in order, told apart by
@@ -41,7 +42,7 @@ from surge.events import (
     decode,
     read_events,
 )
-from surge.store import Store
+from surge.history import Record
 from surge.timefmt import UK, uk_iso, utc_iso
 
 __all__ = [
@@ -211,16 +212,16 @@ class Note:
     written: float  # when its text was last written
 
 
-def notes_in(store: Store, start: float, end: float) -> tuple[Note, ...]:
+def notes_in(record: Record, start: float, end: float) -> tuple[Note, ...]:
     """The notes about a time or a span within [start, end], by the time they are about."""
     out = []
-    for record in store.annotations().values():
-        at, until = float(record["at"]), record.get("until")
+    for held in record.annotations().values():
+        at, until = float(held["at"]), held.get("until")
         if at > end or (until if until is not None else at) < start:
             continue
-        latest = record["versions"][-1]
-        out.append(Note(record["note"], at, until, record["by"], record.get("about"),
-                        latest["text"], len(record["versions"]) - 1, latest["ts"]))
+        latest = held["versions"][-1]
+        out.append(Note(held["note"], at, until, held["by"], held.get("about"),
+                        latest["text"], len(held["versions"]) - 1, latest["ts"]))
     return tuple(sorted(out, key=lambda n: (n.at, n.note)))
 
 
@@ -254,14 +255,14 @@ class Review:
         return (statistics.median(took) if took else None, max(took) if took else None, never)
 
 
-def read_review(store: Store, catalogue: Catalogue, start: float, end: float) -> Review:
+def read_review(record: Record, catalogue: Catalogue, start: float, end: float) -> Review:
     """The review of [start, end] from the store. ValueError when end is not after start."""
     if not end > start:
         raise ValueError("the window must end after it starts")
-    events = tuple(e for e in read_events(store, start=start, end=end)
+    events = tuple(e for e in read_events(record, start=start, end=end)
                    if e.kind not in QUIET_KINDS)
     rows = [(OVERALL, "Trust (calculated)")] + [(f.id, f.label) for f in catalogue.functions]
-    first_level, first_declared, first_rules = _first_states(store, start,
+    first_level, first_declared, first_rules = _first_states(record, start,
                                                              [name for name, _ in rows])
     changes: dict[str, list[tuple[float, int | None]]] = {}
     declared_changes: list[tuple[float, int | None]] = []
@@ -290,7 +291,7 @@ def read_review(store: Store, catalogue: Catalogue, start: float, end: float) ->
         alerts=_alert_stories(events),
         declarations=tuple(e for e in events if isinstance(e, Declared | DeclarationWithdrawn)),
         actions=tuple(e for e in events if isinstance(e, ActionConfirmed)),
-        annotations=notes_in(store, start, end),
+        annotations=notes_in(record, start, end),
         rules=tuple(rules),
         exercise=any(e.exercise for e in events))
 
@@ -301,7 +302,7 @@ def _engine_levels(event: EngineStarted) -> dict[str, int]:
             if isinstance(number, int) and not isinstance(number, bool)}
 
 
-def _first_states(store: Store, start: float, names: Sequence[str]
+def _first_states(record: Record, start: float, names: Sequence[str]
                   ) -> tuple[dict[str, int | None], int | None, tuple[str, str] | None]:
     """Each of ``names``' levels, the declared level and the rules (version, file) in force
     at ``start``: from the newest events before it, read back only as far as needed (an
@@ -309,7 +310,7 @@ def _first_states(store: Store, start: float, names: Sequence[str]
     window is not known."""
     levels: dict[str, int | None] = {}
     rules: tuple[str, str] | None = None
-    for stored in store.events_before(start, [LevelChanged.kind, EngineStarted.kind,
+    for stored in record.events_before(start, [LevelChanged.kind, EngineStarted.kind,
                                               RulesLoaded.kind]):
         event = decode(stored)
         if isinstance(event, LevelChanged):
@@ -325,7 +326,7 @@ def _first_states(store: Store, start: float, names: Sequence[str]
         if rules is not None and all(name in levels for name in names):
             break
     declared: int | None = None
-    for stored in store.events_before(start, [Declared.kind, DeclarationWithdrawn.kind]):
+    for stored in record.events_before(start, [Declared.kind, DeclarationWithdrawn.kind]):
         event = decode(stored)
         if isinstance(event, Declared | DeclarationWithdrawn) and event.name == OVERALL:
             declared = event.level if isinstance(event, Declared) else None
@@ -354,19 +355,19 @@ def review_series(catalogue: Catalogue, *, functions: Iterable[str] | None = Non
     return out
 
 
-def samples_csv(store: Store, series: Sequence[tuple[Metric, str]], start: float,
+def samples_csv(record: Record, series: Sequence[tuple[Metric, str]], start: float,
                 end: float, out: io.TextIOBase | Any) -> int:
     """Write the stored samples of ``series`` in [start, end] as CSV (SAMPLE_COLUMNS),
     oldest first (at the same instant, in the order of ``series``: the catalogue's, the
     trust before its sites); the number of rows written."""
     rows = 0
-    for text, count in samples_csv_parts(store, series, start, end):
+    for text, count in samples_csv_parts(record, series, start, end):
         out.write(text)
         rows += count
     return rows
 
 
-def samples_csv_parts(store: Store, series: Sequence[tuple[Metric, str]], start: float,
+def samples_csv_parts(record: Record, series: Sequence[tuple[Metric, str]], start: float,
                       end: float, span: float = 6 * 3600.0) -> Iterator[tuple[str, int]]:
     """samples_csv a part at a time, as (text, rows): the header, then ``span`` seconds of
     samples after another, so a long window is never held whole (a web download streams)."""
@@ -378,7 +379,7 @@ def samples_csv_parts(store: Store, series: Sequence[tuple[Metric, str]], start:
     while t <= end:
         # [t, t + span) but the last, which includes ``end``
         last = min(t + span, end)
-        read = store.series(wanted, t, last)
+        read = record.series(wanted, t, last)
         parts = [(key, s.ts, s.values) for key, s in read.items() if len(s)]
         if last < end:  # this part ends before ``last``: that instant is the next part's
             parts = [(key, ts[ts < last], values[ts < last]) for key, ts, values in parts]

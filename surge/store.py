@@ -32,6 +32,7 @@ from surge.levels import PublishedLevel, parse_levels
 from surge.samples import Rejection, Sample, SampleColumns
 
 __all__ = [
+    "ARCHIVE_GRACE_MS",
     "DEFAULT_RETENTION",
     "FEED_STATES",
     "REJECTION_REASONS",
@@ -251,9 +252,10 @@ class Store:
             script_keys.append(keys.chunk(metric, scope, day))
         header = "".join([f"{keys.series_field(metric, scope)}\n{day * keys.DAY_MS}\n{count}\n"
                           for metric, scope, day, count in groups])
-        # a day's chunk is kept until the end of its day plus the retention period
-        args = [source or "-", NOTICE_LENGTH, keys.DAY_MS + int(self.retention * 1000) + ARCHIVE_GRACE_MS, header,
-                packed]
+        # a day's chunk is kept until the end of its day plus the retention period (and a
+        # grace period: surge.archive deletes it once archived)
+        keep_ms = keys.DAY_MS + int(self.retention * 1000) + ARCHIVE_GRACE_MS
+        args = [source or "-", NOTICE_LENGTH, keep_ms, header, packed]
         late = [samples[i] for i in late_at]
         if not len(sent):
             return 0, duplicates, late, None
@@ -587,7 +589,7 @@ class Store:
         def write(pipe: Any) -> None:
             if chunks:
                 pipe.delete(*chunks)
-            pipe.xtrim(keys.EVENTS, minid=str((day + 1) * keys.DAY_MS))
+            pipe.xtrim(keys.EVENTS, minid=str((day + 1) * keys.DAY_MS), approximate=False)
             pipe.hset(keys.ARCHIVE, mapping={"frontier": day + 1,
                                              "archived_at": repr(self.clock())})
 

@@ -65,6 +65,7 @@ BEAT_SECONDS = 1.0  # real seconds between lease renewals (active) and attempts 
 MIN_POLL_SECONDS = 1.0  # real seconds: a feed is never polled more often than this
 TICK_SECONDS = 5.0  # Surge seconds: time-based changes are recorded at most this late
 FEEDS_FILE_CHECK = 5.0  # real seconds between looks at the feeds file's time stamp
+ARCHIVE_EVERY = 600.0  # real seconds between looks for days that have left the hot window
 MIN_TICK_SECONDS = 0.25  # real seconds between ticks, however fast the clock runs
 ENGINE_STALLED_SECONDS = 30.0  # real seconds without an engine step: it is stuck; say so
 
@@ -220,6 +221,10 @@ class Worker:
         if self._feeds_file is not None:
             scheduler.add_job(self._reload_feeds, IntervalTrigger(seconds=FEEDS_FILE_CHECK),
                               id=" feeds file", name="check the feeds file")
+        if self.settings is not None:
+            scheduler.add_job(self._archive, IntervalTrigger(seconds=ARCHIVE_EVERY),
+                              id=" archive", name="archive days older than the hot window",
+                              next_run_time=_now())
         scheduler.start()
         self._scheduler = scheduler
         if self.settings is not None:
@@ -230,6 +235,25 @@ class Worker:
             self.alerting.start()
         log.info("worker %s is active, polling %d feed(s): %s", self.id, len(self.pollers),
                  ", ".join(p.feed.name for p in self.pollers))
+
+    def _archive(self) -> None:
+        """Archive, then trim from the store, the days that have left the hot window. A
+        failure is on the record (archive_failed) and tried again next time."""
+        from surge.archive import ArchiveError, archive_due
+        from surge.context import open_archive
+        from surge.events import Recorder
+
+        assert self.settings is not None
+        try:
+            done = archive_due(self.store, open_archive(self.settings), self.clock(),
+                               Recorder(self.store, self.clock))
+        except ArchiveError as exc:
+            log.error("archiving failed (the days stay in the store): %s", exc)
+        except StoreUnavailable as exc:
+            log.warning("archiving waits for the store: %s", exc)
+        else:
+            if done:
+                log.info("archived %s", ", ".join(d.name for d in done))
 
     def _poller(self, feed: Feed) -> FeedPoller:
         return FeedPoller(feed, self.store, self.current_catalogue, self.clock,

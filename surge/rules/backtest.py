@@ -14,15 +14,17 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from surge.errors import ConfigError, Problem
 from surge.levels import PublishedLevel, describe
 from surge.rules.engine import Evaluator, Transition
 from surge.rules.model import Rules
 from surge.samples import Sample, check_samples
-from surge.store import Store
 from surge.timefmt import uk_time, utc_iso
+
+if TYPE_CHECKING:
+    from surge.history import Record
 
 __all__ = ["Backtest", "lead_in", "read_csv", "run_backtest", "stored_samples"]
 
@@ -96,7 +98,7 @@ def run_backtest(rules: Rules, samples: Iterable[Sample], start: float, end: flo
     return Backtest(rules, start, end, transitions, initial, spent, len(samples), at_start)
 
 
-def stored_samples(store: Store, rules: Rules, start: float, end: float) -> list[Sample]:
+def stored_samples(store: Record, rules: Rules, start: float, end: float) -> list[Sample]:
     """Every stored sample the rules read, from the lead-in before start to end."""
     evaluator = Evaluator(rules, start)
     series = store.series(list(evaluator.routes), start - lead_in(rules), end)

@@ -16,7 +16,7 @@ from surge import keys
 from surge.catalogue import Catalogue
 from surge.errors import StoreUnavailable
 from surge.samples import Rejection, Sample, check_batch
-from surge.store import QUARANTINE_LENGTH, WAITING, Store, redact_url
+from surge.store import ARCHIVE_GRACE_MS, QUARANTINE_LENGTH, WAITING, Store, redact_url
 
 # yesterday's UTC midnight: recent enough that retention keeps it, with a day either side
 T0 = (time.time() // 86400 - 1) * 86400
@@ -96,16 +96,19 @@ def test_milliseconds_survive_the_round_trip(store: Store) -> None:
     assert list(stored(store).ts) == [pytest.approx(T0 + 0.123), pytest.approx(T0 + 86399.999)]
 
 
-def test_day_chunks_expire_retention_after_their_day(redis_client) -> None:
+def test_day_chunks_expire_a_grace_period_after_leaving_the_hot_window(redis_client) -> None:
+    """(They are archived, then deleted, as soon as they leave it: tests/surge/test_archive.py;
+    expiry only stops the store filling should archiving stall.)"""
     store = Store(redis_client, retention=7 * 86400)
     store.write([waiting(T0 + 100, 1.0)])
     expiry_ms = redis_client.pexpiretime(keys.chunk("calls.waiting", "trust", int(T0 // 86400)))
-    assert expiry_ms == (T0 + 86400 + 7 * 86400) * 1000
+    assert expiry_ms == (T0 + 86400 + 7 * 86400) * 1000 + ARCHIVE_GRACE_MS
 
 
-def test_a_day_older_than_retention_is_gone(redis_client) -> None:
+def test_a_day_older_than_retention_and_the_grace_period_is_gone(redis_client) -> None:
+    """Should archiving stall, a day leaves the store seven days after the hot window."""
     store = Store(redis_client, retention=86400)
-    store.write([waiting(T0 - 86400 + 100, 1.0), waiting(T0 + 100, 2.0)])
+    store.write([waiting(T0 - 9 * 86400 + 100, 1.0), waiting(T0 + 100, 2.0)])
     assert list(stored(store).values) == [2.0]
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from dashboard.context import DashboardContext
+from surge.archive import Archive
 from surge.cli import main
 from surge.clock import Clock
+from surge.history import History
 from surge.samples import Sample
 from surge.settings import Settings
 from surge.store import WAITING, Store
@@ -316,3 +318,27 @@ def test_a_changed_feeds_file_is_taken_up_and_one_with_problems_changes_nothing(
         wait_for(lambda: polled() == {"two"})
     finally:
         worker.stop()
+
+
+def test_the_active_worker_archives_days_that_left_the_hot_window(redis_client, redis_url,
+                                                                   catalogue, tmp_path):
+    store = Store(redis_client, where=redis_url, retention=2 * 86400)
+    old = time.time() - 4 * 86400
+    store.write([Sample("calls.waiting", "trust", old + 60 * i, float(i)) for i in range(30)])
+    settings = Settings(data_dir=tmp_path / "var", archive=str(tmp_path / "archive"),
+                        alerting=tmp_path / "no-alerting.yaml")
+    worker = Worker(store, catalogue, [], settings=settings)
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        wait_for(lambda: store.events(kinds=["day_archived"]))
+    finally:
+        worker.stop()
+    done = store.events(kinds=["day_archived"])
+    assert sum(e.data["samples"] for e in done) == 30  # (the samples may span midnight)
+    assert done[0].data["location"] == str(tmp_path / "archive")
+    assert store.archive_frontier() is not None
+    assert list((tmp_path / "archive" / "samples").rglob("*.parquet"))
+    history = History(store, Archive(tmp_path / "archive"))
+    got = history.series([("calls.waiting", "trust")], old - 1, old + 3600)
+    assert got[("calls.waiting", "trust")].values.tolist() == [float(i) for i in range(30)]
