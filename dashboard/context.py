@@ -32,8 +32,8 @@ from surge.catalogue import Catalogue, load_catalogue
 from surge.clock import Clock
 from surge.context import open_history, open_store
 from surge.errors import ConfigError, StoreUnavailable
-from surge.inforce import rules_from_text
 from surge.history import History
+from surge.inforce import rules_from_text
 from surge.settings import Settings
 from surge.store import Store
 
