@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,14 @@ import plotly.io as pio
 
 from dashboard.figures import level_timeline, uk_ticks
 from dashboard.formatting import format_span
-from surge.catalogue import TRUST, Catalogue, Level
+from surge.catalogue import TRUST, Catalogue, Level, Metric
 from surge.errors import SurgeError
 from surge.history import Record
-from surge.review import Review, Steps, downsample
+from surge.review import Review, Steps, Trace, traces
 from surge.timefmt import UK, uk_iso
 
-__all__ = ["levels_figure", "metric_figure", "render_html", "render_pdf"]
+__all__ = ["chart_traces", "key_figures", "levels_figure", "metric_figure", "render_html",
+           "render_pdf"]
 
 INK = "#1b1f24"
 GRID = "#d0d7de"
@@ -276,21 +277,39 @@ def _ticks(figure: dict[str, Any], review: Review) -> None:
 
 def _metric_charts(review: Review, record: Record, catalogue: Catalogue) -> list[str]:
     """Per function, its key figures for the trust over the window (every peak kept)."""
+    drawn = chart_traces(review, record, catalogue)
     return [_chart(figure) for function in catalogue.functions
-            if (figure := metric_figure(review, record, catalogue, function.id, paper=True))]
+            if (figure := metric_figure(review, record, catalogue, function.id, paper=True,
+                                        drawn=drawn))]
+
+
+def key_figures(catalogue: Catalogue, function_id: str) -> list[Metric]:
+    """The trust-wide figures a function's chart shows: its key metrics, else all."""
+    metrics = [m for m in catalogue.metrics_of(function_id) if TRUST in m.scopes]
+    return [m for m in metrics if m.key] or metrics
+
+
+def chart_traces(review: Review, record: Record, catalogue: Catalogue
+                 ) -> dict[tuple[str, str], Trace]:
+    """What every function's chart draws, in one read of the record."""
+    wanted = [(m.id, TRUST) for f in catalogue.functions for m in key_figures(catalogue, f.id)]
+    return traces(record, wanted, review.start, review.end)
 
 
 def metric_figure(review: Review, record: Record, catalogue: Catalogue, function_id: str, *,
-                  paper: bool) -> dict[str, Any] | None:
+                  paper: bool, drawn: Mapping[tuple[str, str], Trace] | None = None
+                  ) -> dict[str, Any] | None:
     """One function's key figures for the trust over the window, one row each, every peak
-    kept (None: it reports none for the trust)."""
+    kept (None: it reports none for the trust). ``drawn``: chart_traces, read once for
+    every function; else this function's are read now. A window over 3 days is drawn from
+    rollups: the band from each bucket's lowest to highest sample, and its mean."""
     function = next(f for f in catalogue.functions if f.id == function_id)
-    metrics = [m for m in catalogue.metrics_of(function.id) if TRUST in m.scopes]
-    shown = [m for m in metrics if m.key] or metrics
+    shown = key_figures(catalogue, function_id)
     if not shown:
         return None
     ink, grid = (INK, GRID) if paper else ("#f4f7fa", "#263140")
-    series = record.series([(m.id, TRUST) for m in shown], review.start, review.end)
+    series = drawn if drawn is not None else traces(
+        record, [(m.id, TRUST) for m in shown], review.start, review.end)
     data: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
@@ -306,18 +325,30 @@ def metric_figure(review: Review, record: Record, catalogue: Catalogue, function
         axis = "" if i == 0 else str(i + 1)
         top = 1 - i * (size + gap)
         got = series[(metric.id, TRUST)]
-        ts, values = downsample(got.ts, got.values)
         layout[f"yaxis{axis}"] = {"domain": [top - size, top], "gridcolor": grid,
                                   "zeroline": False, "title": {"text": metric.unit}}
         layout[f"xaxis{axis}"] = {"range": [review.start, review.end], "anchor": f"y{axis}",
                                   "showticklabels": i == len(shown) - 1,
                                   "gridcolor": grid, "matches": "x" if i else None}
-        data.append({"type": "scatter", "x": ts.tolist(), "y": values.tolist(),
-                     "mode": "lines", "line": {"color": ink, "width": 1.6},
-                     "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": metric.label,
-                     "hovertemplate": f"{metric.label}: %{{y}} {metric.unit}<extra></extra>"})
+        on = {"xaxis": f"x{axis}", "yaxis": f"y{axis}"}
+        if got.low is not None and got.high is not None:
+            band = "rgba(27,31,36,0.18)" if paper else "rgba(244,247,250,0.22)"
+            data.append({"type": "scatter", "x": got.ts.tolist(), "y": got.low.tolist(),
+                         "mode": "lines", "line": {"width": 0}, "hoverinfo": "skip", **on})
+            data.append({"type": "scatter", "x": got.ts.tolist(), "y": got.high.tolist(),
+                         "mode": "lines", "line": {"width": 0}, "fill": "tonexty",
+                         "fillcolor": band, "name": f"{metric.label} (range)",
+                         "hovertemplate": f"highest: %{{y}} {metric.unit}<extra></extra>", **on})
+        data.append({"type": "scatter", "x": got.ts.tolist(), "y": got.values.tolist(),
+                     "mode": "lines", "line": {"color": ink, "width": 1.6}, **on,
+                     "name": metric.label,
+                     "hovertemplate": f"{metric.label}{' (mean)' if got.step else ''}: "
+                                      f"%{{y}} {metric.unit}<extra></extra>"})
+        resolution = "" if got.step is None else (
+            f" — {'hourly' if got.step == 3600 else '5-minute'} mean, band: lowest to highest")
         notes.append(
-            {"text": f"{metric.label}" + ("" if len(got) else " — no data in this window"),
+            {"text": f"{metric.label}" + (resolution if len(got) else
+                                          " — no data in this window"),
              "xref": "paper", "yref": f"y{axis} domain", "x": 0, "y": 1.0,
              "xanchor": "left", "yanchor": "bottom", "showarrow": False,
              "font": {"size": 12}})

@@ -94,7 +94,7 @@ class History:
                kinds: Iterable[str] | None = None, count: int | None = None) -> list[Event]:
         names = None if kinds is None else list(kinds)
         split = self.frontier()
-        if split == -math.inf or (start is not None and start >= split):
+        if self.archive is None or split == -math.inf or (start is not None and start >= split):
             return self.store.events(start, end, names, count)
         new = [] if end is not None and end < split else self.store.events(
             split if start is None or start < split else start, end, names, count)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from surge.archive import Rollup, rollup
 from surge.catalogue import Catalogue, Metric
 from surge.events import (
     ActionConfirmed,
@@ -42,7 +43,8 @@ from surge.events import (
     decode,
     read_events,
 )
-from surge.history import Record
+from surge.history import History, Record, step_for
+from surge.store import SeriesKey
 from surge.timefmt import UK, uk_iso, utc_iso
 
 __all__ = [
@@ -451,3 +453,60 @@ def downsample(ts: np.ndarray, values: np.ndarray, points: int = 5000
     highest = order[starts + np.maximum(counted - 1, 0)]
     index = np.unique(np.concatenate([lowest, highest]))
     return ts[index], values[index]
+
+
+# --- what the charts draw ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One series as a chart draws it over a window. From samples (``step`` None): ts and
+    values, every peak kept (``downsample``). From rollups (long windows): each bucket's
+    start, its mean as ``values``, and its lowest and highest sample as ``low`` / ``high``."""
+
+    ts: np.ndarray
+    values: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    step: int | None = None
+    samples: int = 0  # how many samples it stands for
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def traces(record: Record, wanted: Sequence[SeriesKey], start: float, end: float,
+           points: int = 5000) -> dict[SeriesKey, Trace]:
+    """Every wanted series over [start, end] in one read, at most about ``points`` points
+    each: samples for windows up to 3 days, else 5-minute or hourly rollups (from the
+    archive where it holds them), merged further when still too many."""
+    step = step_for(end - start)
+    if step is None:
+        out = {}
+        for key, got in record.series(wanted, start, end).items():
+            ts, values = downsample(got.ts, got.values, points)
+            out[key] = Trace(ts, values, samples=len(got))
+        return out
+    if isinstance(record, History):
+        rolled = record.rollups(wanted, start, end, step)
+    else:
+        rolled = {k: rollup(s.ts, s.values, step)
+                  for k, s in record.series(wanted, start, end).items()}
+    out = {}
+    for key, r in rolled.items():
+        r = coarsen(r, points)
+        out[key] = Trace(r.start, r.mean, r.min, r.max, step, int(r.count.sum()))
+    return out
+
+
+def coarsen(r: Rollup, most: int) -> Rollup:
+    """At most ``most`` buckets: runs of neighbouring buckets merged (lowest of the lows,
+    highest of the highs, the mean weighted by count), so no peak is lost."""
+    if len(r) <= most:
+        return r
+    k = -(-len(r) // most)
+    starts = np.arange(0, len(r), k)
+    total = np.add.reduceat(r.mean * r.count, starts)
+    count = np.add.reduceat(r.count, starts)
+    return Rollup(r.start[starts], np.minimum.reduceat(r.min, starts),
+                  np.maximum.reduceat(r.max, starts), total / count, count)

@@ -38,6 +38,7 @@ from surge.review import (
     EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     downsample,
+    traces,
     events_csv,
     read_review,
     review_series,
@@ -245,6 +246,34 @@ def test_downsampling_keeps_every_peak() -> None:
     assert set(ts[peaks]) <= set(low_ts) and -50 in low
     assert np.nanmax(low) == np.nanmax(values) and np.nanmin(low) == np.nanmin(values)
     assert downsample(ts[:100], values[:100])[0].tolist() == ts[:100].tolist()
+
+
+def test_long_windows_are_drawn_from_rollups_that_keep_every_peak(redis_client,
+                                                                   redis_url) -> None:
+    """A window over 3 days is drawn as each bucket's lowest-to-highest band and mean: 5
+    minutes up to 17 days, hourly beyond, merged further past 5,000 buckets."""
+    now = time.time()
+    store = Store(redis_client, where=redis_url)
+    rng = np.random.default_rng(5)
+    ts = now - 20 * 86400 + np.arange(20 * 1440) * 60.0
+    values = rng.normal(10, 1, ts.size).round(3)
+    values[[100, 9000, 20000]] = [90.0, 95.0, -40.0]
+    store.write([Sample("calls.waiting", "trust", float(t), float(v))
+                 for t, v in zip(ts, values, strict=True)])
+    key = ("calls.waiting", "trust")
+    for days, step in ((2, None), (10, 300), (20, 3600)):
+        got = traces(store, [key], now - days * 86400, now)[key]
+        inside = values[ts >= now - days * 86400]
+        assert got.step == step and len(got) <= 5000 and got.samples == inside.size
+        top = got.values if got.high is None else got.high
+        bottom = got.values if got.low is None else got.low
+        assert top.max() == inside.max() and bottom.min() == inside.min()
+        if step:  # the mean of the means, weighted by count, is the mean of the samples
+            assert got.low is not None and np.all(got.low <= got.values)
+            assert np.all(got.values <= got.high)
+    merged = traces(store, [key], now - 20 * 86400, now, points=100)[key]
+    assert len(merged) <= 100 and merged.high is not None and merged.low is not None
+    assert {90.0, 95.0} <= set(merged.high) and merged.low.min() == -40.0
 
 
 # --- the command -------------------------------------------------------------------------
