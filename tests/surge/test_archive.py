@@ -233,3 +233,37 @@ def test_surge_archive_setting_is_checked(monkeypatch):
     assert Settings.from_env({"SURGE_DATA_DIR": "/srv/surge"}).archive_location == (
         "/srv/surge/archive")
 
+
+
+def test_exports_and_backtests_read_the_archive_as_if_it_were_the_store(record, redis_url,
+                                                                        tmp_path, monkeypatch):
+    """The same commands over the same window say the same before and after the days in it
+    were archived and trimmed from the store."""
+    _, _, clock = record
+    monkeypatch.setenv("SURGE_ARCHIVE", str(tmp_path / "cli-archive"))
+    monkeypatch.setenv("SURGE_RETENTION", "2d")
+    runner = CliRunner()
+    window = ["--from", datetime.fromtimestamp((D0 + 1) * DAY, UTC).isoformat(),
+              "--to", datetime.fromtimestamp((D0 + 4) * DAY, UTC).isoformat(),
+              "--redis-url", redis_url]
+
+    def outputs() -> list[str]:
+        got = []
+        for what in ("samples", "events"):
+            out = tmp_path / f"{what}.csv"
+            done = runner.invoke(main, ["export", "--what", what, "--out", str(out), *window])
+            assert done.exit_code == 0, done.output
+            got.append(out.read_text())
+        backtest = runner.invoke(main, ["rules", "backtest", "--format", "json", *window])
+        assert backtest.exit_code == 0, backtest.output
+        got.append(backtest.output)
+        return got
+
+    before = outputs()
+    assert runner.invoke(main, ["archive", "run", "--now", datetime.fromtimestamp(
+        clock(), UTC).isoformat(), "--redis-url", redis_url]).exit_code == 0
+    samples, events, backtest = outputs()
+    assert samples == before[0] and samples.count("\n") > 2 * 3 * 1440
+    assert events.splitlines()[:49] == before[1].splitlines()[:49]  # (then: day_archived)
+    assert "note 24" in events
+    assert backtest == before[2] and json.loads(backtest)["samples"] > 3 * 1440
