@@ -66,6 +66,7 @@ MIN_POLL_SECONDS = 1.0  # real seconds: a feed is never polled more often than t
 TICK_SECONDS = 5.0  # Surge seconds: time-based changes are recorded at most this late
 FEEDS_FILE_CHECK = 5.0  # real seconds between looks at the feeds file's time stamp
 ARCHIVE_EVERY = 600.0  # real seconds between looks for days that have left the hot window
+ARCHIVE_CONDITION = "archive:archive"  # the alert raised while archiving fails
 MIN_TICK_SECONDS = 0.25  # real seconds between ticks, however fast the clock runs
 ENGINE_STALLED_SECONDS = 30.0  # real seconds without an engine step: it is stuck; say so
 
@@ -239,6 +240,7 @@ class Worker:
     def _archive(self) -> None:
         """Archive, then trim from the store, the days that have left the hot window. A
         failure is on the record (archive_failed) and tried again next time."""
+        from surge.alerting.book import AlertBook
         from surge.archive import ArchiveError, archive_due
         from surge.context import open_archive
         from surge.events import Recorder
@@ -249,11 +251,19 @@ class Worker:
                                Recorder(self.store, self.clock))
         except ArchiveError as exc:
             log.error("archiving failed (the days stay in the store): %s", exc)
+            with contextlib.suppress(StoreUnavailable):
+                AlertBook(self.store).raise_condition(ARCHIVE_CONDITION, {
+                    "kind": "archive", "name": "archive",
+                    "title": "Archiving failed: days older than the hot window stay in the "
+                             "store, for 7 days at most",
+                    "reason": str(exc)[:300], "since": self.clock()})
         except StoreUnavailable as exc:
             log.warning("archiving waits for the store: %s", exc)
         else:
             if done:
                 log.info("archived %s", ", ".join(d.name for d in done))
+            with contextlib.suppress(StoreUnavailable):
+                AlertBook(self.store).clear_condition(ARCHIVE_CONDITION)
 
     def _poller(self, feed: Feed) -> FeedPoller:
         return FeedPoller(feed, self.store, self.current_catalogue, self.clock,

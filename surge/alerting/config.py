@@ -54,7 +54,7 @@ __all__ = [
     "summary",
 ]
 
-KINDS = ("level", "feed", "rules", "worker", "divergence", "delivery")
+KINDS = ("level", "feed", "rules", "worker", "divergence", "delivery", "archive")
 FORMATS = ("json", "teams", "slack")
 MAX_RECEIVERS = 200
 MAX_ROUTES = 200
@@ -770,7 +770,8 @@ _KIND_WORDS = {"level": "level alerts", "feed": "feed alerts (a feed down)",
                "rules": "rules alerts (a rules or alerting file rejected)",
                "worker": "worker alerts (no worker running)",
                "divergence": "divergence alerts (declared and calculated levels differ)",
-               "delivery": "delivery alerts (a notification could not be sent)"}
+               "delivery": "delivery alerts (a notification could not be sent)",
+               "archive": "archive alerts (days could not be archived)"}
 
 
 def describe_match(match: Match) -> str:

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 class Condition:
     """Something that should be alerting now, if a route wants it."""
 
-    kind: str  # level, feed, rules, worker, divergence, delivery
+    kind: str  # level, feed, rules, worker, divergence, delivery, archive
     name: str
     title: str
     reason: str

@@ -248,7 +248,7 @@ MISTAKES = [
                  id="escalation to whoever was told"),
     pytest.param((("{kind: feed}", "{kind: feeds}"),),
                  "19:19: routes[1].match.kind: expected one of level | feed | rules | worker | "
-                 "divergence | delivery, got 'feeds' (did you mean 'feed'?)", id="kind"),
+                 "divergence | delivery | archive, got 'feeds' (did you mean 'feed'?)", id="kind"),
     pytest.param((("min_level: 3", "min_level: 5"),),
                  "14:37: routes[0].match.min_level: expected a level from 1 to 4, got 5",
                  id="min_level range"),

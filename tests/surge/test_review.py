@@ -38,12 +38,12 @@ from surge.review import (
     EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     downsample,
-    traces,
     events_csv,
     read_review,
     review_series,
     samples_csv,
     samples_csv_parts,
+    traces,
     uk_iso_array,
 )
 from surge.samples import Sample

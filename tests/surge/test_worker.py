@@ -342,3 +342,28 @@ def test_the_active_worker_archives_days_that_left_the_hot_window(redis_client, 
     history = History(store, Archive(tmp_path / "archive"))
     got = history.series([("calls.waiting", "trust")], old - 1, old + 3600)
     assert got[("calls.waiting", "trust")].values.tolist() == [float(i) for i in range(30)]
+
+
+def test_archiving_that_fails_raises_an_alert_and_loses_nothing(redis_client, redis_url,
+                                                                 catalogue, tmp_path):
+    from surge.alerting.book import AlertBook
+
+    store = Store(redis_client, where=redis_url, retention=2 * 86400)
+    old = time.time() - 4 * 86400
+    store.write([Sample("calls.waiting", "trust", old, 7.0)])
+    blocked = tmp_path / "archive"
+    blocked.write_text("a file, where the archive should be a directory")
+    settings = Settings(data_dir=tmp_path / "var", archive=str(blocked),
+                        alerting=tmp_path / "no-alerting.yaml")
+    worker = Worker(store, catalogue, [], settings=settings)
+    worker.start()
+    try:
+        assert worker.wait_until_active(5)
+        wait_for(lambda: "archive:archive" in AlertBook(store).conditions())
+    finally:
+        worker.stop()
+    condition = AlertBook(store).conditions()["archive:archive"]
+    assert condition["kind"] == "archive" and "cannot write" in condition["reason"]
+    assert store.events(kinds=["archive_failed"])
+    assert store.series([("calls.waiting", "trust")], old - 1, old + 1)[
+        ("calls.waiting", "trust")].values.tolist() == [7.0]
