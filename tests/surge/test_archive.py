@@ -21,7 +21,7 @@ from surge.cli import main
 from surge.events import Annotation, ArchiveFailed, DayArchived, Recorder, read_events
 from surge.history import History
 from surge.samples import Sample
-from surge.store import Store
+from surge.store import Series, Store
 
 DAY = 86400.0
 D0 = int(time.time() // DAY) - 6  # the record's first UTC day (the store's chunks expire
@@ -267,3 +267,17 @@ def test_exports_and_backtests_read_the_archive_as_if_it_were_the_store(record, 
     assert events.splitlines()[:49] == before[1].splitlines()[:49]  # (then: day_archived)
     assert "note 24" in events
     assert backtest == before[2] and json.loads(backtest)["samples"] > 3 * 1440
+
+
+def test_an_archive_given_as_a_file_url_is_the_same_archive(tmp_path):
+    by_url = Archive(f"file://{tmp_path}/by-url")
+    day = 20_400
+    samples = {("calls.waiting", "trust"): Series(day * DAY + np.arange(3.0) * 60,
+                                                  np.array([1.0, 2.0, 3.0]))}
+    assert by_url.write_day(day, samples, []).samples == 3
+    by_path = Archive(tmp_path / "by-url")
+    assert by_path.days() == [day]
+    got = by_path.series(list(samples), day * DAY, day * DAY + 120)
+    assert got[("calls.waiting", "trust")].values.tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(ArchiveError, match="cannot be opened"):
+        Archive("nosuchscheme://bucket/x").days()
