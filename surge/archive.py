@@ -356,16 +356,27 @@ def archive_due(store: Store, archive: Archive, now: float, recorder: Recorder, 
     in them are passed over. An ArchiveError is recorded (archive_failed, and on the
     store's archive record) and raised: that day and every later one stay in the store."""
     due = math.floor((now - store.retention) * 1000) // keys.DAY_MS  # days before this are due
-    first = store.archive_frontier()
-    if first is None:
-        oldest = store.oldest_event_ms()
-        first = due - GRACE_DAYS - 1  # no chunk outlives the hot window by more
-        if oldest is not None:
-            first = min(first, oldest // keys.DAY_MS)
+    day = store.archive_frontier()
+    if day is not None and day >= due:
+        return []  # (the usual case: nothing has left the hot window since the last run)
+    sample_days = sorted(d for d in store.chunk_days() if d < due)
+    if day is None:  # the first run: from the oldest day anything is held for
+        oldest = _first_filed_day(store)
+        day = min([due, *sample_days[:1], *([] if oldest is None else [oldest])])
     done: list[ArchivedDay] = []
-    for day in range(first, due):
+    while day < due:
         if most is not None and len(done) >= most:
             break
+        held = [d for d in sample_days if d >= day][:1]
+        oldest = _first_filed_day(store)
+        if oldest is not None:
+            held.append(max(oldest, day))
+        skip_to = min(held, default=due)
+        if skip_to > day:  # days with nothing in them: move the frontier past them at once
+            if not store.trim_archived(min(skip_to, due) - 1, []):
+                break
+            day = min(skip_to, due)
+            continue
         series = store.all_series()
         base = day * keys.DAY_MS
         samples = store.series(series, base / 1000, (base + keys.DAY_MS - 0.5) / 1000)
@@ -387,8 +398,19 @@ def archive_due(store: Store, archive: Archive, now: float, recorder: Recorder, 
                 events=written.events, location=archive.location)))
         if not store.trim_archived(day, series, record):
             break  # another process moved the frontier: it is archiving
+        day += 1
     store.note_archive_error(None, now)
     return done
+
+
+def _first_filed_day(store: Store) -> int | None:
+    """The earliest day the oldest event in the store can be filed on: the day of its id, or
+    the day before when its id is within EVENT_MARGIN of midnight (it may have been recorded
+    a little after its time, and be filed by its time)."""
+    oldest = store.oldest_event_ms()
+    if oldest is None:
+        return None
+    return int(oldest - store.EVENT_MARGIN * 1000) // keys.DAY_MS
 
 
 def describe(archive: Archive, store: Store) -> dict[str, Any]:

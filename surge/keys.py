@@ -96,6 +96,7 @@ __all__ = [
     "ARCHIVE",
     "AUDIT_REPEATS",
     "BATCHES",
+    "CHUNK_MATCH",
     "CLOCK",
     "DAY_MS",
     "DECLARATION",
@@ -180,6 +181,9 @@ ACCOUNT_PREFIXES = (PREFIX + "user:", PREFIX + "screen:", PREFIX + "screen-token
 def is_account_key(key: str) -> bool:
     """Keys about people and screens (kept when an exercise's data are cleared)."""
     return key in (USERS, SCREENS) or key.startswith(ACCOUNT_PREFIXES)
+
+
+CHUNK_MATCH = f"{PREFIX}ts:*"  # every day chunk (a SCAN pattern)
 
 
 def chunk(metric: str, scope: str, day: int) -> str:

@@ -566,6 +566,14 @@ class Store:
         first = self._call(self.client.xrange, keys.EVENTS, "-", "+", count=1)
         return int(first[0][0].decode().partition("-")[0]) if first else None
 
+    def chunk_days(self) -> set[int]:
+        """Every UTC day some series has samples of in the store (one SCAN of the keys)."""
+        found = set()
+        for key in self._call(lambda: list(self.client.scan_iter(match=keys.CHUNK_MATCH,
+                                                                   count=1000))):
+            found.add(int(key.rpartition(b":")[2]))
+        return found
+
     def all_series(self) -> list[SeriesKey]:
         """Every series ever written (each has a latest value), in a stable order."""
         return sorted(keys.split_series_field(f.decode())

@@ -169,7 +169,7 @@ def test_a_failed_archive_loses_nothing_and_says_so(record, tmp_path):
     before_series, before_events = everything(store)
     with pytest.raises(ArchiveError, match="cannot write"):
         archive_due(store, archive, clock(), Recorder(store, clock))
-    assert store.archive_frontier() == D0  # only the empty days before it were passed over
+    assert store.archive_frontier() == D0  # (only the empty day before it was passed over)
     after_series, after_events = everything(store)
     for key in SERIES:
         assert np.array_equal(after_series[key].values, before_series[key].values)
@@ -281,3 +281,21 @@ def test_an_archive_given_as_a_file_url_is_the_same_archive(tmp_path):
     assert got[("calls.waiting", "trust")].values.tolist() == [1.0, 2.0, 3.0]
     with pytest.raises(ArchiveError, match="cannot be opened"):
         Archive("nosuchscheme://bucket/x").days()
+
+
+def test_the_first_run_archives_from_the_oldest_day_held_however_old(redis_client, redis_url,
+                                                                     tmp_path):
+    """Days held since a longer hot window, and events from long before, are archived; the
+    empty years between are passed over at once."""
+    clock = Clock((D0 + 5) * DAY)
+    store = Store(redis_client, where=redis_url, retention=RETENTION, clock=clock)
+    store.write([Sample("calls.waiting", "trust", D0 * DAY + 60, 4.0)])
+    Recorder(store, clock).record(Annotation(ts=(D0 - 3650) * DAY, text="long ago", by="a"))
+    archive = Archive(tmp_path / "a")
+    done = archive_due(store, archive, clock(), Recorder(store, clock))
+    assert [d.day for d in done] == [D0 - 3650, D0]
+    assert store.archive_frontier() == D0 + 3
+    history = History(store, archive)
+    assert [e.data["text"] for e in history.events(kinds=["annotation"])] == ["long ago"]
+    assert history.series([("calls.waiting", "trust")], D0 * DAY, (D0 + 1) * DAY)[
+        ("calls.waiting", "trust")].values.tolist() == [4.0]
