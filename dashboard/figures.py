@@ -56,8 +56,12 @@ def inner_ticks(low: float, high: float) -> list[float]:
         return []
     power = 10 ** math.floor(math.log10(span))
     for step in (m * power / 10 ** k for k in range(3) for m in (5, 2, 1)):
-        first = math.floor(low / step + 1) * step
-        ticks = [round(first + i * step, 10) for i in range(5) if first + i * step < high]
+        # (a millionth of a step apart from an end counts as on it: low / step can come out
+        # a hair under a whole number, making the end itself the first tick)
+        near = step * 1e-6
+        first = math.floor(low / step) * step
+        ticks = [round(first + i * step, 10) for i in range(7)
+                 if low + near < first + i * step < high - near]
         if len(ticks) >= 2:
             return ticks[:4]
     return []

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import (
-    TYPE_CHECKING,
     Any,
     ClassVar,
+    Protocol,
     Self,
     TypeAlias,
     TypeVar,
@@ -45,9 +45,6 @@ from typing import (
 from surge.bus import Bus, Unsubscribe
 from surge.store import Event as StoredEvent
 from surge.store import Store
-
-if TYPE_CHECKING:
-    from surge.history import Record
 
 __all__ = [
     "ENVELOPE",
@@ -830,7 +827,16 @@ def decode(stored: StoredEvent) -> AnyEvent:
                         data=data, id=stored.id)
 
 
-def read_events(store: Record, *, start: float | None = None, end: float | None = None,
+class EventSource(Protocol):
+    """Where events are read from: the store (its hot window), or surge.history.History
+    (the store and the archive behind it)."""
+
+    def events(self, start: float | None = None, end: float | None = None,
+               kinds: Iterable[str] | None = None, count: int | None = None
+               ) -> list[StoredEvent]: ...
+
+
+def read_events(store: EventSource, *, start: float | None = None, end: float | None = None,
                 kinds: Iterable[str | type[Event]] | None = None,
                 limit: int | None = None) -> list[AnyEvent]:
     """Events filed between ``start`` and ``end`` (inclusive; see docs/events.md for events
