@@ -82,6 +82,16 @@ def timed(what: Callable[[], object], rounds: int) -> tuple[float, float, object
     return statistics.median(times), max(times), result
 
 
+def shown(label: str, what: Callable[[], int], rounds: int,
+          note: Callable[[float, int], str]) -> tuple[float, int]:
+    """Time ``what`` and print its median and worst, with a note on (median, result)."""
+    median, worst, result = timed(what, rounds)
+    assert isinstance(result, int)
+    print(f"{label:<21}median {median * 1000:6.0f} ms, worst {worst * 1000:6.0f} ms"
+          f"  ({note(median, result)})")
+    return median, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
@@ -133,24 +143,18 @@ def main() -> None:
             out = io.StringIO()
             return samples_csv(store, review_series(catalogue), week, end, out)
 
-        b_med, b_max, size = timed(bare, args.rounds)
-        print(f"bare MGET:          median {b_med * 1000:7.0f} ms, worst {b_max * 1000:6.0f} ms"
-              f"  ({int(size) / 1e6:.1f} MB)")  # type: ignore[call-overload]
-        s_med, s_max, _ = timed(series, args.rounds)
-        print(f"Store.series:       median {s_med * 1000:7.0f} ms, worst {s_max * 1000:6.0f} ms"
-              f"  ({s_med / b_med:.1f}x the bare read)")
-        t_med, t_max, points = timed(timeline, args.rounds)
-        print(f"review timeline:    median {t_med * 1000:7.0f} ms, worst {t_max * 1000:6.0f} ms"
-              f"  ({points:,} points drawn from hourly rollups; target <= 1 s)")
-        t_med, t_max, points = timed(timeline_raw, args.rounds)
-        print(f"  from samples:     median {t_med * 1000:7.0f} ms, worst {t_max * 1000:6.0f} ms"
-              f"  ({points:,} points drawn, every sample's peaks)")
-        r_med, r_max, length = timed(report, max(2, args.rounds // 2))
-        print(f"report, 7 days:     median {r_med * 1000:7.0f} ms, worst {r_max * 1000:6.0f} ms"
-              f"  ({int(length) / 1e6:.1f} MB; target <= 5 s)")  # type: ignore[call-overload]
-        c_med, c_max, rows = timed(csv_week, max(2, args.rounds // 2))
-        print(f"samples CSV, 7 days: median {c_med * 1000:6.0f} ms, worst {c_max * 1000:6.0f} ms"
-              f"  ({rows:,} rows)")
+        b_med, _ = shown("bare MGET:", bare, args.rounds,
+                         lambda t, got: f"{got / 1e6:.1f} MB")
+        shown("Store.series:", series, args.rounds,
+              lambda t, got: f"{t / b_med:.1f}x the bare read")
+        shown("review timeline:", timeline, args.rounds,
+              lambda t, got: f"{got:,} points drawn as /review draws them; target <= 1 s")
+        shown("  from samples:", timeline_raw, args.rounds,
+              lambda t, got: f"{got:,} points drawn, every sample's peaks")
+        shown("report, 7 days:", report, max(2, args.rounds // 2),
+              lambda t, got: f"{got / 1e6:.1f} MB; target <= 5 s")
+        shown("samples CSV, 7 days:", csv_week, max(2, args.rounds // 2),
+              lambda t, got: f"{got:,} rows")
         if args.year_days > args.days:
             year(store, client, catalogue, chosen, start, end, args, Path(tmp) / "archive",
                  bare)
@@ -204,12 +208,10 @@ def year(store: Store, client: redis.Redis, catalogue: object, chosen: list[tupl
         drawn = traces(history, chosen, y_start, end)
         return sum(len(t) for t in drawn.values())
 
-    f_med, f_max, _ = timed(floor, args.rounds)
-    print(f"bare year read:     median {f_med * 1000:7.0f} ms, worst {f_max * 1000:6.0f} ms"
-          f"  (pyarrow, the hourly rollup files, + the hot window's MGET)")
-    y_med, y_max, points = timed(year_timeline, args.rounds)
-    print(f"year timeline:      median {y_med * 1000:7.0f} ms, worst {y_max * 1000:6.0f} ms"
-          f"  ({points:,} points drawn; {y_med / f_med:.1f}x the bare read; target <= 3 s)")
+    f_med, _ = shown("bare year read:", floor, args.rounds,
+                     lambda t, got: "pyarrow, the hourly rollup files, + the hot window's MGET")
+    shown("year timeline:", year_timeline, args.rounds,
+          lambda t, got: f"{got:,} points drawn; {t / f_med:.1f}x the bare read; target <= 3 s")
     got = traces(history, chosen[:1], y_start, end)[chosen[0]]
     raw = history.series(chosen[:1], y_start, end)[chosen[0]]
     whole = rollup(raw.ts, raw.values, 3600)
