@@ -38,10 +38,10 @@ from surge.errors import SurgeError
 from surge.events import ArchiveFailed, DayArchived, Recorder
 from surge.store import Event, Series, SeriesKey, Store
 
-__all__ = ["Archive", "ArchiveError", "ArchivedDay", "Rollup", "archive_due", "day_name",
-           "rollup"]
+__all__ = ["STEPS", "Archive", "ArchiveError", "ArchivedDay", "Rollup", "archive_due",
+           "day_name", "rollup"]
 
-STEPS = (300, 3600)
+STEPS = (300, 3600)  # the rollups kept: 5 minutes and 1 hour
 GRACE_DAYS = 7  # the store keeps a day this long past the hot window, should archiving stall
 
 

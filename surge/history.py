@@ -17,12 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from surge import keys
-from surge.archive import Archive, Rollup, rollup
+from surge.archive import STEPS, Archive, Rollup, rollup
 from surge.store import Event, Series, SeriesKey, Store
 
-__all__ = ["STEPS", "History", "Record", "Rollup", "step_for"]
+__all__ = ["History", "Record", "step_for"]
 
-STEPS = (300, 3600)  # the archive's rollups: 5 minutes and 1 hour
 RAW_UP_TO = 3 * 86400.0  # windows up to this long are drawn from samples, longer from rollups
 FIVE_MINUTES_UP_TO = 17 * 86400.0  # then 5-minute rollups (under 5,000 buckets), then hourly
 
