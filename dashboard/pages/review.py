@@ -5,10 +5,13 @@ Pick a window (last 24 hours, last night 19:00 to 07:00, last 7 days, or from/to
 time; ``/review?around=EPOCH`` opens the four hours around a moment, as each event's link
 does). The page shows the levels as steps (trust calculated and declared, each function)
 with alerts and notes marked, each function's key figures, time at each level, and every
-event in a sortable, filterable table; it links the window's exports. Duty managers and
-above (never a wall screen) add a note at a time or over a span: surge.actions.annotate as
-the signed-in user; the guard refuses anyone else (the "note-" outputs), and the action
-checks again.
+event in a sortable, filterable table; it links the window's exports, and "as the wall
+showed it" (/review/wall, dashboard/pages/asof.py) at each event and at the window's end.
+Duty managers and above add a note at a time or over a span: surge.actions.annotate as the
+signed-in user; the guard refuses anyone else (the "note-" outputs), and the action checks
+again. On a wall screen (``?wall=1``, or signed in as one) it runs unattended: no picker,
+filters, exports or note form, the story only. Everything is read from the whole record
+(context.history(): the store's hot window and the archive); notes are written to the store.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dashboard.context import DashboardContext, current
 from dashboard.formatting import UK, format_span
 from dashboard.pages._support import Base, may, page_layout, register_refresh
 from dashboard.report import levels_figure, metric_figure, render_html, render_pdf
+from dashboard.sessions import current_principal
 from dashboard.views.review import MAX_WINDOW, PRESETS, local_time_of, window_of
 from surge.actions import Forbidden, InvalidArgument, annotate
 from surge.auth import needed
@@ -70,15 +74,16 @@ def _id(kind: str, key: str = FORM) -> dict[str, str]:
 def layout(wall: str | None = None, around: str | None = None, start: str | None = None,
            end: str | None = None, **_query: Any) -> html.Div:
     context = current()
-    on_wall = wall == "1"
+    on_wall = wall == "1" or current_principal().kind == "screen"
     # (their options come with the window: the layout reads nothing, not even the rules)
-    filters = html.Div(className="review-picker", children=[
+    # On a wall screen the controls are hidden, not left out: they give the window.
+    filters = html.Div(className="review-picker", hidden=on_wall, children=[
         dcc.Dropdown(id="review-function", options=[], placeholder="every function",
                      className="review-preset"),
         dcc.Dropdown(id="review-site", options=[], placeholder="every site",
                      className="review-preset"),
     ])
-    picker = html.Div(className="review-picker", children=[
+    picker = html.Div(className="review-picker", hidden=on_wall, children=[
         dcc.Dropdown(id="review-preset", options=[{"label": v, "value": k}
                                                  for k, v in PRESETS.items()],
                      value="24h", clearable=False, className="review-preset"),
@@ -88,11 +93,11 @@ def layout(wall: str | None = None, around: str | None = None, start: str | None
                   value=end or "", debounce=True, className="silence-input"),
         html.Button("Show", id="review-show", className="admin-button"),
         dcc.Store(id="review-around", data=around),
-        html.Div(id="review-window", className="review-window", role="status"),
     ])
     regions: list[Any] = [
         html.Section(className="panel review-picker-panel", children=[
             html.H2("Window", className="panel-title"), picker,
+            html.Div(id="review-window", className="review-window", role="status"),
             html.Div(id="review-downloads", className="review-downloads")]),
         html.Section(className="panel", children=[
             html.H2("Summary", className="panel-title"), html.Div(id="review-summary")]),
@@ -113,7 +118,9 @@ def layout(wall: str | None = None, around: str | None = None, start: str | None
                 {"field": "about", "width": 200},
                 {"field": "what", "flex": 1, "wrapText": True, "autoHeight": True},
                 {"field": "around", "headerName": "", "width": 90, "cellRenderer": "markdown",
-                 "sortable": False, "filter": False}],
+                 "sortable": False, "filter": False},
+                {"field": "wall", "headerName": "As the wall showed it", "width": 170,
+                 "cellRenderer": "markdown", "sortable": False, "filter": False}],
                 defaultColDef={"sortable": True, "filter": True, "resizable": True},
                 dashGridOptions={"theme": _THEME, "pagination": True,
                                  "paginationPageSize": 50, "animateRows": False},
@@ -210,7 +217,8 @@ def event_rows(review: Review, function: str | None, site: str | None) -> list[d
         rows.append({"when": uk_iso(event.ts, sep=" "), "kind": event.kind,
                      "about": about, "what": event.describe()
                      + (" [EXERCISE]" if event.exercise else ""),
-                     "around": f"[around](/review?around={event.ts:.0f})"})
+                     "around": f"[around](/review?around={event.ts:.0f})",
+                     "wall": f"[the wall then]({wall_link(event.ts)})"})
     return rows
 
 
@@ -229,6 +237,17 @@ def note_list(review: Review) -> list:
                                         + changed, className="silence-by")],
                              id=f"note-{note.note}", className="silence"))
     return [html.Ul(items, className="silence-list")]
+
+
+def wall_link(at: float) -> str:
+    """The strategic page as the wall showed it at ``at`` (dashboard/pages/asof.py); the
+    second after, so what was recorded within that second is in it."""
+    return f"/review/wall?at={math.ceil(at)}"
+
+
+def window_end(end: float) -> list:
+    return [html.A("As the wall showed it at the window's end", href=wall_link(end),
+                   id="review-wall-link", className="review-wall-link")]
 
 
 def downloads(start: float, end: float) -> list:
@@ -266,9 +285,10 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                   Input("review-preset", "value"), Input("review-show", "n_clicks"),
                   Input("review-function", "value"), Input("review-site", "value"),
                   State("review-from", "value"), State("review-to", "value"),
-                  State("review-around", "data"))
+                  State("review-around", "data"), State("review-mode", "data"))
     def show(preset: str | None, _clicks: int | None, function: str | None, site: str | None,
-             start: str | None, end: str | None, around: str | None) -> tuple:
+             start: str | None, end: str | None, around: str | None,
+             mode: dict[str, Any] | None) -> tuple:
         if dash.ctx.triggered_id == "review-preset":
             start = end = around = None  # a preset replaces a typed or linked window
         elif dash.ctx.triggered_id == "review-show":
@@ -276,21 +296,22 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         try:
             catalogue = context.catalogue()
             t1, t2 = window_of(preset, start, end, around, context.clock(), zone())
-            store = context.store()
-            review = read_review(store, catalogue, t1, t2)
+            record = context.history()
+            review = read_review(record, catalogue, t1, t2)
             figures = [dcc.Graph(figure=f, config={"displayModeBar": False})
                        for f_id in [f.id for f in catalogue.functions
                                     if function in (None, f.id)]
-                       if (f := metric_figure(review, store, catalogue, f_id, paper=False))]
+                       if (f := metric_figure(review, record, catalogue, f_id, paper=False))]
         except (ValueError, ConfigError, StoreUnavailable) as exc:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
             return (problem, [], {}, [], [], [], [], [], [], [])
-        span = (f"From {uk_iso(t1, ' ')} to {uk_iso(t2, ' ')} "
-                f"({format_span(t2 - t1)})")
+        span = [f"From {uk_iso(t1, ' ')} to {uk_iso(t2, ' ')} ({format_span(t2 - t1)}) · ",
+                *window_end(t2)]
+        wall = bool((mode or {}).get("wall"))
         return (span, summary(review, catalogue), levels_figure(review, catalogue, paper=False),
                 time_at(review, catalogue), figures, event_rows(review, function, site),
-                note_list(review), downloads(t1, t2),
+                note_list(review), [] if wall else downloads(t1, t2),
                 [{"label": f.label, "value": f.id} for f in catalogue.functions],
                 [{"label": f"{s.code} {s.name}", "value": s.code}
                  for s in catalogue.sites.values()])
@@ -353,17 +374,17 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             return _plain(400, f"end must be after start, at most {MAX_WINDOW / 86400:.0f} "
                                f"days later")
         try:
-            catalogue, store = context.catalogue(), context.store()
+            catalogue, record = context.catalogue(), context.history()
             name = f"surge-{what}-{datetime.fromtimestamp(t1, UK):%Y%m%d-%H%M}"
             if what == "samples":  # streamed: a long window is never held whole
-                parts = samples_csv_parts(store, review_series(catalogue), t1, t2)
+                parts = samples_csv_parts(record, review_series(catalogue), t1, t2)
                 return _file(_streamed(parts, done), "text/csv", f"{name}.csv")
-            review = read_review(store, catalogue, t1, t2)
+            review = read_review(record, catalogue, t1, t2)
             if what == "events":
                 out = io.StringIO()
                 events_csv(review.events, out)
                 return _file(out.getvalue().encode(), "text/csv", f"{name}.csv")
-            document = render_html(review, store, catalogue, generated=context.clock())
+            document = render_html(review, record, catalogue, generated=context.clock())
             if fmt == "html":
                 return _file(document.encode(), "text/html", f"{name}.html")
             return _file(render_pdf(document), "application/pdf", f"{name}.pdf")

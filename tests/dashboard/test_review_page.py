@@ -1,11 +1,14 @@
 """The review page (/review) through Flask's test client, against a real store: which window
 each choice gives (across both clock changes), the exports it links (any signed-in role may
-download; bad parameters are a 400 in words), and the note form's callback refused below a
-duty manager and for a wall screen."""
+download; bad parameters are a 400 in words), the note form's callback refused below a
+duty manager and for a wall screen, a wall screen's review without controls, and "as the
+wall showed it" (/review/wall): a bad moment refused in words, a past one shown read-only."""
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import time
 from datetime import datetime
 from typing import Any
@@ -16,6 +19,7 @@ from dash import Dash
 
 from dashboard.app import create_app
 from dashboard.views.review import AROUND, window_of
+from surge.events import Declared, LevelChanged, Recorder
 from surge.review import SAMPLE_COLUMNS
 from surge.samples import Sample
 from surge.store import Store
@@ -148,3 +152,120 @@ def test_only_a_duty_manager_and_above_adds_a_note_from_the_page(
     assert [(n["by"], n["about"], n["versions"][0]["text"], n["versions"][0]["via"])
             for n in notes] == [(role, "RVX", "HALO on scene", "page")]
     assert b"added by" in answer.data
+
+
+# --- wall mode, and the wall as it was ------------------------------------------------------
+
+
+def post(app: Dash, client: Any, input_id: str, inputs: dict[str, Any],
+         state: dict[str, Any]) -> dict:
+    """POST the callback fired by ``input_id``, each input and state by its id; returns
+    {component id: {property: value}}."""
+    found = [k for k, cb in app.callback_map.items()
+             if any(i["id"] == input_id for i in cb["inputs"])]
+    assert len(found) == 1, found
+    cb = app.callback_map[found[0]]
+    outputs = cb["output"] if isinstance(cb["output"], list) else [cb["output"]]
+    got = client.post("/_dash-update-component", json={
+        "output": found[0],
+        "outputs": [{"id": o.component_id, "property": o.component_property} for o in outputs],
+        "inputs": [{**i, "value": inputs.get(i["id"])} for i in cb["inputs"]],
+        "state": [{**s, "value": state.get(s["id"])} for s in cb["state"]],
+        "changedPropIds": [f"{input_id}.{cb['inputs'][0]['property']}"]})
+    assert got.status_code == 200, got.data[:1000]
+    return got.get_json()["response"]
+
+
+def show_window(app: Dash, client: Any, wall: bool) -> dict:
+    return post(app, client, "review-preset", {"review-preset": "24h"},
+                {"review-mode": {"wall": wall}})
+
+
+def opened(app: Dash, client: Any, path: str, search: str = "") -> dict:
+    from tests.dashboard.test_pages_app import open_page
+
+    return open_page(app, client, path, search)["_pages_content"]["children"]
+
+
+@pytest.mark.parametrize(("role", "search"), [("duty_manager", "?wall=1"), ("screen", "")])
+def test_on_a_wall_the_review_shows_the_story_and_no_controls(
+        app: Dash, store: Store, role: str, search: str) -> None:
+    from tests.dashboard.test_app import walk
+
+    client = client_as(app, store, role)
+    page = opened(app, client, "/review", search)
+    found = {str(c["props"].get("id")): c["props"] for c in walk(page)}
+    pickers = [c["props"] for c in walk(page) if c["props"].get("className") == "review-picker"]
+    assert len(pickers) == 2 and all(p.get("hidden") for p in pickers)  # window, filters
+    assert "note-form" not in found and "review-grid" in found and "review-levels" in found
+    wall = show_window(app, client, wall=True)
+    assert wall["review-downloads"]["children"] == []  # no exports
+    assert "From " in json.dumps(wall["review-window"]["children"])  # the story stays
+    desk = show_window(app, client, wall=False)
+    assert "/review/export?" in json.dumps(desk["review-downloads"]["children"])
+
+
+def test_a_desk_review_keeps_its_controls_and_links_each_event_to_the_wall_then(
+        app: Dash, store: Store) -> None:
+    from tests.dashboard.test_app import walk
+
+    now = time.time()
+    Recorder(store).record(LevelChanged(ts=now - 600.5, name="overall", scope="overall",
+                                        from_=1, to=2, rules_version="v1"))
+    client = client_as(app, store, "duty_manager")
+    page = opened(app, client, "/review")
+    assert not any(c["props"].get("hidden") for c in walk(page)
+                   if c["props"].get("className") == "review-picker")
+    assert "note-form" in {str(c["props"].get("id")) for c in walk(page)}
+    shown = show_window(app, client, wall=False)
+    row = shown["review-grid"]["rowData"][0]
+    assert row["wall"] == f"[the wall then](/review/wall?at={math.ceil(now - 600.5)})"
+    assert "/review/wall?at=" in json.dumps(shown["review-window"]["children"])
+
+
+def asof(app: Dash, client: Any, at: Any) -> dict:
+    return post(app, client, "asof-at", {"asof-at": at}, {"asof-mode": {"wall": False}})
+
+
+def test_the_wall_then_refuses_a_bad_moment_in_words(app: Dash, store: Store) -> None:
+    from tests.dashboard.test_app import text
+
+    client = client_as(app, store, "viewer")
+    for at, words in [("soon", "at must be a time in epoch seconds, not 'soon'"),
+                      ("-5", "after 1 January 1970"), ("nan", "after 1 January 1970"),
+                      (str(time.time() + 3600), "in the future"), (None, "no moment given")]:
+        banner = text(asof(app, client, at)["asof-banner"]["children"])
+        assert banner.startswith("⚠ Nothing shown: ") and words in banner, banner
+    anonymous = app.server.test_client().get("/review/wall?at=1")
+    assert anonymous.status_code in (302, 401)
+
+
+def test_the_wall_then_shows_a_past_moment_read_only(app: Dash, store: Store) -> None:
+    from tests.dashboard.test_app import text, walk
+
+    now = float(int(time.time()))
+    Recorder(store).record_many([
+        LevelChanged(ts=now - 7200, name="overall", scope="overall", from_=1, to=3,
+                     rules_version="v1", reason={"combine": "max", "drivers": ["ae"]}),
+        LevelChanged(ts=now - 7200, name="ae", scope="protocol", from_=1, to=3,
+                     rules_version="v1"),
+        Declared(ts=now - 3600, by="gold", role="commander", level=3, calculated=3,
+                 reason="handover delays"),
+        LevelChanged(ts=now - 600, name="overall", scope="overall", from_=3, to=1,
+                     rules_version="v1")])
+    client = client_as(app, store, "commander")  # who could declare now: not from the past
+    page = opened(app, client, "/review/wall", f"?at={now - 1800:.0f}")
+    assert page["props"]["data-page"] == "asof"
+    assert "declare-control" not in text(page) and "Declare" not in text(page)
+    shown = asof(app, client, f"{now - 1800:.0f}")
+    banner = text(shown["asof-banner"]["children"])
+    then = datetime.fromtimestamp(now - 1800, UK)
+    assert banner.startswith(f"As the wall showed it at {then:%H:%M:%S} {then:%Z} on ")
+    assert f"{then:%B %Y}" in banner and "(UK time, UTC+0" in banner
+    assert "a reconstruction from the record, not live" in banner
+    assert shown["asof-back"]["href"] == f"/review?around={now - 1800:.0f}"
+    levels = shown["asof-levels"]["children"]
+    overall = next(c for c in walk(levels) if c["props"].get("id") == "strategic-level-overall")
+    assert "3" in text(overall) and "Severe pressure" in text(overall)  # then, not now (1)
+    assert "handover delays" in text(levels)
+    assert "Not reconstructed" in text(shown["asof-actions"]["children"])  # v1 is not held
