@@ -20,7 +20,10 @@ def page_key(page: Mapping[str, Any]) -> str:
 
 
 def nav_links(role: str, current: str) -> list[dcc.Link]:
-    """A link to every page ``role`` may open except ``current`` (a page_key), in order."""
+    """A link to every page ``role`` may open except ``current`` (a page_key) and those kept
+    out of the navigation (``nav=False``: reached from another page, such as the wall at a
+    past moment from /review), in order."""
     return [dcc.Link(page["name"], href=page["relative_path"], id=f"nav-{page_key(page)}",
                      className="session-action")
-            for page in pages_for(role) if page_key(page) != current]
+            for page in pages_for(role)
+            if page_key(page) != current and page.get("nav", True)]
