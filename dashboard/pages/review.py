@@ -33,7 +33,13 @@ from dashboard.auth import protect_callback, role_required, web_actor
 from dashboard.context import DashboardContext, current
 from dashboard.formatting import UK, format_span
 from dashboard.pages._support import Base, may, page_layout, register_refresh
-from dashboard.report import levels_figure, metric_figure, render_html, render_pdf
+from dashboard.report import (
+    chart_traces,
+    levels_figure,
+    metric_figure,
+    render_html,
+    render_pdf,
+)
 from dashboard.sessions import current_principal
 from dashboard.views.review import MAX_WINDOW, PRESETS, local_time_of, window_of
 from surge.actions import Forbidden, InvalidArgument, annotate
@@ -298,10 +304,12 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             t1, t2 = window_of(preset, start, end, around, context.clock(), zone())
             record = context.history()
             review = read_review(record, catalogue, t1, t2)
+            drawn = chart_traces(review, record, catalogue)  # every chart's, in one read
             figures = [dcc.Graph(figure=f, config={"displayModeBar": False})
                        for f_id in [f.id for f in catalogue.functions
                                     if function in (None, f.id)]
-                       if (f := metric_figure(review, record, catalogue, f_id, paper=False))]
+                       if (f := metric_figure(review, record, catalogue, f_id, paper=False,
+                                              drawn=drawn))]
         except (ValueError, ConfigError, StoreUnavailable) as exc:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
