@@ -113,10 +113,12 @@ def layout(wall: str | None = None, around: str | None = None, start: str | None
                    "◆ a declaration, ▲ an alert fired, ■ a note.", className="control-note"),
             dcc.Graph(id="review-levels", config={"displayModeBar": False}),
             html.Div(id="review-time-at")]),
-        html.Section(className="panel", children=[
+        # a wall screen is one screen high and nobody scrolls it: the story (window,
+        # summary, levels, notes) without the figures and the table, made to be explored
+        html.Section(className="panel", hidden=on_wall, children=[
             html.H2("Key figures (trust)", className="panel-title"),
             html.Div(id="review-figures")]),
-        html.Section(className="panel", children=[
+        html.Section(className="panel", hidden=on_wall, children=[
             html.H2("Events", className="panel-title"), filters,
             dag.AgGrid(id="review-grid", rowData=[], columnDefs=[
                 {"field": "when", "headerName": "When (UK)", "width": 210, "sort": "asc"},
