@@ -71,10 +71,15 @@ def test_the_export_downloads_with_the_browsers_session(surge_run: SurgeRun,
     assert requests.get(link, timeout=60, allow_redirects=False).status_code in (302, 401)
 
 
-def test_a_wall_screen_gets_no_note_form(surge_run: SurgeRun, browser: Any) -> None:
+def test_a_wall_screen_gets_no_note_form_and_sees_no_controls(surge_run: SurgeRun,
+                                                                browser: Any) -> None:
     browser.delete_all_cookies()
     browser.get(surge_run.screen_url)
     moment = int(time.time()) - 600  # whole seconds, at least ten minutes ago
     open_review(browser, surge_run.url, f"?wall=1&around={moment}")
     assert browser.find_elements(By.CSS_SELECTOR, "[id*='note-add']") == []
     assert "(2 h 10 min)" in browser.find_element(By.ID, "review-window").text
+    for control in ("review-preset", "review-from", "review-show", "review-function",
+                    "review-grid"):  # in the page (they give the window), never shown
+        assert not browser.find_element(By.ID, control).is_displayed(), control
+    assert not browser.find_elements(By.CSS_SELECTOR, "#review-downloads button")
