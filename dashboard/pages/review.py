@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import dash
 import dash_ag_grid as dag
 import flask
-from dash import MATCH, Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, MATCH, Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard.auth import protect_callback, role_required, web_actor
 from dashboard.context import DashboardContext, current
@@ -41,8 +41,8 @@ from dashboard.report import (
     render_pdf,
 )
 from dashboard.sessions import current_principal
-from dashboard.views.review import MAX_WINDOW, PRESETS, local_time_of, window_of
-from surge.actions import Forbidden, InvalidArgument, annotate
+from dashboard.views.review import MAX_WINDOW, PRESETS, local_time_of, my_notes, window_of
+from surge.actions import Conflict, Forbidden, InvalidArgument, annotate
 from surge.auth import needed
 from surge.catalogue import Catalogue
 from surge.declarations import MAX_TEXT
@@ -63,6 +63,7 @@ dash.register_page(__name__, path="/review", name="Review", title="Surge — Rev
 PAGE = "review"
 TITLE = "Post-incident review"
 NOTE = "note-"  # every output of the note form: the annotate action's role
+MINE = "mine-note"  # the choice of one's own notes to change (read-only: not protected)
 FORM = "form"
 EXPORTS = (("samples", "csv", "Samples (CSV)"), ("events", "csv", "Events (CSV)"),
            ("report", "html", "Report (HTML)"), ("report", "pdf", "Report (PDF)"))
@@ -137,6 +138,7 @@ def layout(wall: str | None = None, around: str | None = None, start: str | None
             html.H2("Notes", className="panel-title"), html.Div(id="review-notes"),
             *([note_form()] if may("annotate", on_wall) else [])]),
         html.Div(id="review-live", hidden=True),
+        dcc.Store(id="review-mine", data=[]),  # the signed-in user's notes in the window
     ]
     return page_layout(context, PAGE, TITLE, regions, wall=on_wall)
 
@@ -161,8 +163,11 @@ def note_form() -> html.Div:
             field("About (optional)", dcc.Input(id=_id("note-about"), type="text",
                                                 maxLength=200, className="silence-input",
                                                 placeholder="a site, a function, a feed")),
+            field("Or change my note (its text only)", dcc.Dropdown(
+                id=_id(MINE), options=[], placeholder="— none: add a new note —",
+                className="review-preset")),
         ]),
-        html.Button("Add note", id=_id("note-add"), className="admin-button"),
+        html.Button("Add or change note", id=_id("note-add"), className="admin-button"),
         html.Div(id=_id("note-result"), className="admin-result", role="status"),
     ])
 
@@ -290,6 +295,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                   Output("review-figures", "children"), Output("review-grid", "rowData"),
                   Output("review-notes", "children"), Output("review-downloads", "children"),
                   Output("review-function", "options"), Output("review-site", "options"),
+                  Output("review-mine", "data"),
                   Input("review-preset", "value"), Input("review-show", "n_clicks"),
                   Input("review-function", "value"), Input("review-site", "value"),
                   State("review-from", "value"), State("review-to", "value"),
@@ -315,7 +321,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         except (ValueError, ConfigError, StoreUnavailable) as exc:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
-            return (problem, [], {}, [], [], [], [], [], [], [])
+            return (problem, [], {}, [], [], [], [], [], [], [], [])
         span = [f"From {uk_iso(t1, ' ')} to {uk_iso(t2, ' ')} ({format_span(t2 - t1)}) · ",
                 *window_end(t2)]
         wall = bool((mode or {}).get("wall"))
@@ -324,15 +330,22 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 note_list(review), [] if wall else downloads(t1, t2),
                 [{"label": f.label, "value": f.id} for f in catalogue.functions],
                 [{"label": f"{s.code} {s.name}", "value": s.code}
-                 for s in catalogue.sites.values()])
+                 for s in catalogue.sites.values()],
+                my_notes(review.annotations, current_principal().name or ""))
+
+    @app.callback(Output(_id(MINE, ALL), "options"), Input("review-mine", "data"),
+                  State(_id(MINE, ALL), "id"))
+    def offer_mine(mine: list[dict[str, str]] | None, forms: list[Any]) -> list[Any]:
+        return [mine or [] for _ in forms]
 
     @app.callback(Output(_id("note-result", MATCH), "children"),
                   Input(_id("note-add", MATCH), "n_clicks"),
                   State(_id("note-text", MATCH), "value"), State(_id("note-at", MATCH), "value"),
                   State(_id("note-until", MATCH), "value"),
-                  State(_id("note-about", MATCH), "value"), prevent_initial_call=True)
+                  State(_id("note-about", MATCH), "value"), State(_id(MINE, MATCH), "value"),
+                  prevent_initial_call=True)
     def add_note(clicks: int | None, text: str | None, at: str | None, until: str | None,
-                 about: str | None) -> Any:
+                 about: str | None, change: str | None) -> Any:
         if not clicks:
             return no_update
         try:
@@ -340,11 +353,15 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             made = annotate(context.store(), actor, text=text or "",
                             at=local_time_of(at, "At", zone()) if at and at.strip() else None,
                             until=local_time_of(until, "Until", zone()) if until and until.strip()
-                            else None, about=about or None)
+                            else None, about=about or None, note=change or None)
         except Forbidden:  # already on the audit trail
             flask.abort(403)
-        except (InvalidArgument, ValueError, StoreUnavailable) as exc:
+        except (InvalidArgument, Conflict, ValueError, StoreUnavailable) as exc:
             return html.Span(f"Nothing changed: {exc}", className="admin-error")
+        if change:
+            return html.Span(f"Note {made.note} changed by {made.record['by']}: every "
+                             f"version is kept. Show the window again to see it.",
+                             className="admin-ok")
         return html.Span(f"Note {made.note} added by {made.record['by']} about "
                          f"{uk_iso(made.record['at'], ' ')}. Show the window "
                          f"again to see it on the timeline.", className="admin-ok")

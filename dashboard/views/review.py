@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta, tzinfo
 
 from dashboard.formatting import UK
+from surge.review import Note
+from surge.timefmt import uk_iso
 
-__all__ = ["AROUND", "MAX_WINDOW", "PRESETS", "local_time_of", "window_of"]
+__all__ = ["AROUND", "MAX_WINDOW", "PRESETS", "local_time_of", "my_notes", "window_of"]
 
 MAX_WINDOW = 366 * 86400.0  # a year at once (over 17 days, charts are drawn from hourly rollups)
 AROUND = 2 * 3600.0  # "around this event": two hours either side
 PRESETS = {"24h": "Last 24 hours", "night": "Last night, 19:00 to 07:00", "7d": "Last 7 days"}
+
+
+def my_notes(notes: Sequence[Note], name: str) -> list[dict[str, str]]:
+    """The choices of "Change my note": the notes ``name`` wrote about the window (only its
+    author changes a note), by time, each shown by its time and the start of its text."""
+    return [{"label": f"{uk_iso(n.at, ' ')[:16]} · {n.text[:60]}", "value": n.note}
+            for n in notes if n.by == name]
 
 
 def window_of(preset: str | None, start: str | None, end: str | None, around: str | None,

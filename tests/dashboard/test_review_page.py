@@ -126,8 +126,10 @@ def test_bad_export_parameters_are_a_400_in_words(app: Dash, store: Store) -> No
     assert anonymous.status_code in (302, 401)
 
 
-def add_note(app: Dash, client: Any, text: str) -> Any:
-    """The POST the Add note button makes."""
+def add_note(app: Dash, client: Any, text: str, change: str | None = None,
+             about: str = "RVX") -> Any:
+    """The POST the Add or change note button makes (``change``: the note chosen under
+    "Or change my note")."""
     from tests.dashboard.test_alerts_page import press
 
     def ident(kind: str) -> dict[str, str]:
@@ -135,7 +137,7 @@ def add_note(app: Dash, client: Any, text: str) -> Any:
 
     return press(app, client, "note-result", ident("note-add"),
                  [(ident("note-text"), text), (ident("note-at"), ""), (ident("note-until"), ""),
-                  (ident("note-about"), "RVX")])
+                  (ident("note-about"), about), (ident("mine-note"), change)])
 
 
 @pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("screen", 403),
@@ -152,6 +154,30 @@ def test_only_a_duty_manager_and_above_adds_a_note_from_the_page(
     assert [(n["by"], n["about"], n["versions"][0]["text"], n["versions"][0]["via"])
             for n in notes] == [(role, "RVX", "HALO on scene", "page")]
     assert b"added by" in answer.data
+
+
+def test_an_author_changes_their_note_from_the_page_and_nobody_else_can(app: Dash,
+                                                                         store: Store) -> None:
+    author = client_as(app, store, "duty_manager")
+    assert add_note(app, author, "HALO on scen").status_code == 200
+    (note,) = store.annotations()
+    # the page offers the author their own notes of the window, and only theirs
+    offered = show_window(app, author, wall=False)["review-mine"]["data"]
+    assert [o["value"] for o in offered] == [note] and "HALO on scen" in offered[0]["label"]
+    changed = add_note(app, author, "HALO on scene at RVX", change=note, about="")
+    assert b"changed by duty_manager" in changed.data
+    versions = store.annotations()[note]["versions"]
+    assert [v["text"] for v in versions] == ["HALO on scen", "HALO on scene at RVX"]
+    # a change is of the text only: a new subject is refused, in words, and nothing changes
+    refused = add_note(app, author, "HALO left", change=note, about="RVJ")
+    assert b"Nothing changed" in refused.data and b"text only" in refused.data
+    other = app.server.test_client()
+    other.get("/_favicon.ico")
+    assert sign_in(other, "dm2", add_user(store, "dm2", "duty_manager")).status_code == 302
+    assert show_window(app, other, wall=False)["review-mine"]["data"] == []
+    theirs = add_note(app, other, "not mine to change", change=note, about="")
+    assert b"Nothing changed" in theirs.data and b"only its author" in theirs.data
+    assert len(store.annotations()[note]["versions"]) == 2
 
 
 # --- wall mode, and the wall as it was ------------------------------------------------------
