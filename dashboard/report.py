@@ -279,8 +279,7 @@ def _metric_charts(review: Review, record: Record, catalogue: Catalogue) -> list
     """Per function, its key figures for the trust over the window (every peak kept)."""
     drawn = chart_traces(review, record, catalogue)
     return [_chart(figure) for function in catalogue.functions
-            if (figure := metric_figure(review, record, catalogue, function.id, paper=True,
-                                        drawn=drawn))]
+            if (figure := metric_figure(review, catalogue, function.id, drawn, paper=True))]
 
 
 def key_figures(catalogue: Catalogue, function_id: str) -> list[Metric]:
@@ -296,20 +295,18 @@ def chart_traces(review: Review, record: Record, catalogue: Catalogue
     return traces(record, wanted, review.start, review.end)
 
 
-def metric_figure(review: Review, record: Record, catalogue: Catalogue, function_id: str, *,
-                  paper: bool, drawn: Mapping[tuple[str, str], Trace] | None = None
+def metric_figure(review: Review, catalogue: Catalogue, function_id: str,
+                  drawn: Mapping[tuple[str, str], Trace], *, paper: bool
                   ) -> dict[str, Any] | None:
     """One function's key figures for the trust over the window, one row each, every peak
-    kept (None: it reports none for the trust). ``drawn``: chart_traces, read once for
-    every function; else this function's are read now. A window over 3 days is drawn from
-    rollups: the band from each bucket's lowest to highest sample, and its mean."""
+    kept (None: it reports none for the trust), from ``drawn`` (chart_traces: every
+    function's, read at once). A window over 3 days is drawn from rollups: the band from
+    each bucket's lowest to highest sample, and its mean."""
     function = next(f for f in catalogue.functions if f.id == function_id)
     shown = key_figures(catalogue, function_id)
     if not shown:
         return None
     ink, grid = (INK, GRID) if paper else ("#f4f7fa", "#263140")
-    series = drawn if drawn is not None else traces(
-        record, [(m.id, TRUST) for m in shown], review.start, review.end)
     data: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
@@ -324,7 +321,7 @@ def metric_figure(review: Review, record: Record, catalogue: Catalogue, function
     for i, metric in enumerate(shown):
         axis = "" if i == 0 else str(i + 1)
         top = 1 - i * (size + gap)
-        got = series[(metric.id, TRUST)]
+        got = drawn[(metric.id, TRUST)]
         layout[f"yaxis{axis}"] = {"domain": [top - size, top], "gridcolor": grid,
                                   "zeroline": False, "title": {"text": metric.unit}}
         layout[f"xaxis{axis}"] = {"range": [review.start, review.end], "anchor": f"y{axis}",

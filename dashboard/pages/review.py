@@ -316,8 +316,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             figures = [dcc.Graph(figure=f, config={"displayModeBar": False})
                        for f_id in [f.id for f in catalogue.functions
                                     if function in (None, f.id)]
-                       if (f := metric_figure(review, record, catalogue, f_id, paper=False,
-                                              drawn=drawn))]
+                       if (f := metric_figure(review, catalogue, f_id, drawn, paper=False))]
         except (ValueError, ConfigError, StoreUnavailable) as exc:
             problem = html.Div([html.Strong("⚠ Nothing shown: "), str(exc)],
                                className="banner banner-critical", role="alert")
