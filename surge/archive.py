@@ -363,6 +363,7 @@ def archive_due(store: Store, archive: Archive, now: float, recorder: Recorder, 
     if day is None:  # the first run: from the oldest day anything is held for
         oldest = _first_filed_day(store)
         day = min([due, *sample_days[:1], *([] if oldest is None else [oldest])])
+    series = store.all_series()  # (a series first written now has nothing on these days)
     done: list[ArchivedDay] = []
     while day < due:
         if most is not None and len(done) >= most:
@@ -377,7 +378,6 @@ def archive_due(store: Store, archive: Archive, now: float, recorder: Recorder, 
                 break
             day = min(skip_to, due)
             continue
-        series = store.all_series()
         base = day * keys.DAY_MS
         samples = store.series(series, base / 1000, (base + keys.DAY_MS - 0.5) / 1000)
         end = (base + keys.DAY_MS) / 1000

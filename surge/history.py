@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,10 +54,16 @@ class History:
     store: Store
     archive: Archive | None
 
-    def frontier(self) -> float:
-        """Everything filed before this time (UTC epoch s) is in the archive, not the store."""
+    @cached_property
+    def _frontier(self) -> float:
         day = self.store.archive_frontier() if self.archive is not None else None
         return -math.inf if day is None else day * keys.DAY_MS / 1000
+
+    def frontier(self) -> float:
+        """Everything filed before this time (UTC epoch s) is in the archive, not the store.
+        Read once: a History is made for one request or command, and all of its reads then
+        split the record at the same place."""
+        return self._frontier
 
     def series(self, wanted: Iterable[SeriesKey], start: float, end: float) -> dict[SeriesKey, Series]:
         wanted = list(dict.fromkeys(wanted))
