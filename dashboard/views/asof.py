@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from dashboard.data import Latest
 from dashboard.formatting import format_span
@@ -223,10 +224,9 @@ def latest_at(series: Mapping[tuple[str, str], Any], at: float) -> Latest:
     """The newest sample at or before ``at`` of each series read (a Series per key)."""
     out = {}
     for key, got in series.items():
-        ts, values = got.ts, got.values
-        keep = [i for i in range(len(ts)) if ts[i] <= at and math.isfinite(values[i])]
-        if keep:
-            out[key] = (float(ts[keep[-1]]), float(values[keep[-1]]))
+        held = np.flatnonzero((got.ts <= at) & np.isfinite(got.values))
+        if held.size:
+            out[key] = (float(got.ts[held[-1]]), float(got.values[held[-1]]))
     return out
 
 
